@@ -1,0 +1,37 @@
+# The two commands a new user runs: `make demo` and `make test`. Everything else is set-up they call.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system-deps test lint demo bench clean
+
+setup: $(STAMP) system-deps
+
+# Reinstalls only when pyproject.toml changes, so a second `make setup` takes a fraction of a second.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[local,kube,test]'
+	touch $@
+
+# Debian packages the local runtime and its tests use (prometheus, hey): installed when missing.
+system-deps:
+	@scripts/install-system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/canaryflow demo
+
+bench: setup
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) .canaryflow

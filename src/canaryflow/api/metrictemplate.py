@@ -1,0 +1,58 @@
+"""MetricTemplate (``flagger.app/v1beta1``): a provider and a query template."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from canaryflow.api.base import Model, ObjectMeta
+from canaryflow.api.canary import API_VERSION, LocalObjectReference
+
+PROVIDER_TYPES = (
+    "prometheus",
+    "influxdb",
+    "datadog",
+    "externalmetrics",
+    "stackdriver",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "dynatrace",
+    "keptn",
+    "splunk",
+)
+
+
+class MetricProvider(Model):
+    type: Literal[
+        "prometheus",
+        "influxdb",
+        "datadog",
+        "externalmetrics",
+        "stackdriver",
+        "cloudwatch",
+        "newrelic",
+        "graphite",
+        "dynatrace",
+        "keptn",
+        "splunk",
+    ]
+    address: str | None = None
+    headers: dict[str, str] | None = None
+    secret_ref: LocalObjectReference | None = None
+    region: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class MetricTemplateSpec(Model):
+    provider: MetricProvider
+    query: str = Field(min_length=1)
+
+
+class MetricTemplate(Model):
+    api_version: Literal["flagger.app/v1beta1"] = API_VERSION
+    kind: Literal["MetricTemplate"] = "MetricTemplate"
+    metadata: ObjectMeta
+    spec: MetricTemplateSpec
+    status: dict[str, Any] | None = None

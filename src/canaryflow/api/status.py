@@ -1,0 +1,149 @@
+"""CanaryStatus in Flagger's shape, plus the few fields canaryflow adds (documented in docs/flagger-differences.md).
+
+A plain dataclass rather than a pydantic model: the engine copies it on every tick, and status is written by
+canaryflow itself, so there is no untrusted input to validate beyond ``from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Phase(enum.StrEnum):
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    WAITING_PROMOTION = "WaitingPromotion"
+    PROMOTING = "Promoting"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+#: Phases in which an analysis run is under way.
+RUNNING_PHASES = frozenset(
+    {Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING}
+)
+#: Entering any other phase resets the weight and the iteration count (Flagger resets them on WaitingPromotion
+#: too, which makes an A/B or blue/green test start its iterations again after an approval: we keep them).
+KEEPS_PROGRESS = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING, Phase.WAITING_PROMOTION})
+
+
+@dataclasses.dataclass(slots=True)
+class CanaryStatus:
+    phase: Phase = Phase.INITIALIZING
+    failed_checks: int = 0
+    canary_weight: int = 0
+    iterations: int = 0
+    last_applied_spec: str = ""
+    last_promoted_spec: str = ""
+    last_transition_time: float = 0.0
+    tracked_configs: dict[str, str] = dataclasses.field(default_factory=dict)
+    # canaryflow additions
+    run_started_at: float = 0.0
+    message: str = ""
+    last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    observed_generation: int = 0
+
+    def copy(self) -> CanaryStatus:
+        return dataclasses.replace(
+            self, tracked_configs=dict(self.tracked_configs), last_metrics=dict(self.last_metrics)
+        )
+
+    def enter(self, phase: Phase, now: float) -> None:
+        """Move to ``phase`` as Flagger's SetStatusPhase does."""
+        if phase is not self.phase:
+            self.last_transition_time = now
+        self.phase = phase
+        if phase not in KEEPS_PROGRESS:
+            self.canary_weight = 0
+            self.iterations = 0
+
+    # Flagger's status shape -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        promoted = {
+            Phase.INITIALIZED: "True",
+            Phase.SUCCEEDED: "True",
+            Phase.FAILED: "False",
+        }.get(self.phase, "Unknown")
+        stamp = _rfc3339(self.last_transition_time)
+        out: dict[str, Any] = {
+            "phase": self.phase.value,
+            "failedChecks": self.failed_checks,
+            "canaryWeight": self.canary_weight,
+            "iterations": self.iterations,
+            "lastAppliedSpec": self.last_applied_spec,
+            "lastPromotedSpec": self.last_promoted_spec,
+            "lastTransitionTime": stamp,
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": promoted,
+                    "reason": self.phase.value,
+                    "message": self.message or _CONDITION_MESSAGES.get(self.phase, ""),
+                    "lastTransitionTime": stamp,
+                    "lastUpdateTime": stamp,
+                }
+            ],
+        }
+        if self.tracked_configs:
+            out["trackedConfigs"] = dict(self.tracked_configs)
+        out["runStartedAt"] = _rfc3339(self.run_started_at) if self.run_started_at else ""
+        if self.last_metrics:
+            out["lastMetrics"] = dict(self.last_metrics)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CanaryStatus:
+        if not data:
+            return cls()
+        conditions = data.get("conditions") or []
+        message = next((c.get("message", "") for c in conditions if c.get("type") == "Promoted"), "")
+        return cls(
+            phase=Phase(data.get("phase") or Phase.INITIALIZING),
+            failed_checks=int(data.get("failedChecks") or 0),
+            canary_weight=int(data.get("canaryWeight") or 0),
+            iterations=int(data.get("iterations") or 0),
+            last_applied_spec=str(data.get("lastAppliedSpec") or ""),
+            last_promoted_spec=str(data.get("lastPromotedSpec") or ""),
+            last_transition_time=_parse_time(data.get("lastTransitionTime")),
+            tracked_configs=dict(data.get("trackedConfigs") or {}),
+            run_started_at=_parse_time(data.get("runStartedAt")),
+            message="" if message in _CONDITION_MESSAGES.values() else message,
+            last_metrics={k: float(v) for k, v in (data.get("lastMetrics") or {}).items()},
+        )
+
+
+_CONDITION_MESSAGES = {
+    Phase.INITIALIZED: "Deployment initialization completed.",
+    Phase.SUCCEEDED: "Canary analysis completed successfully, promotion finished.",
+    Phase.FAILED: "Canary analysis failed, Deployment scaled to zero.",
+    Phase.PROGRESSING: "New revision detected, progressing canary analysis.",
+    Phase.WAITING: "Waiting for approval.",
+    Phase.WAITING_PROMOTION: "Waiting for approval.",
+    Phase.PROMOTING: "Canary analysis completed, starting primary rolling update.",
+    Phase.FINALISING: "Canary analysis completed, routing all traffic to primary.",
+}
+
+
+def _rfc3339(ts: float) -> str:
+    import datetime as _dt
+
+    if not ts:
+        return ""
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: Any) -> float:
+    import datetime as _dt
+
+    if not value:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return _dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC).timestamp()

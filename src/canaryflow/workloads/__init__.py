@@ -1,0 +1,4 @@
+"""Workloads: the primary copy of a target, its revision, readiness, scaling and promotion.
+
+Must not decide when to promote or scale (the engine does).
+"""
