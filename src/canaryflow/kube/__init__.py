@@ -1,0 +1,1 @@
+"""The Kubernetes operator (kopf); the only package that imports kopf or a Kubernetes client."""
