@@ -26,9 +26,7 @@ class Phase(enum.StrEnum):
 
 
 #: Phases in which an analysis run is under way.
-RUNNING_PHASES = frozenset(
-    {Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING}
-)
+RUNNING_PHASES = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING})
 #: Entering any other phase resets the weight and the iteration count (Flagger resets them on WaitingPromotion
 #: too, which makes an A/B or blue/green test start its iterations again after an approval: we keep them).
 KEEPS_PROGRESS = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING, Phase.WAITING_PROMOTION})
@@ -46,6 +44,8 @@ class CanaryStatus:
     tracked_configs: dict[str, str] = dataclasses.field(default_factory=dict)
     # canaryflow additions
     run_started_at: float = 0.0
+    #: Since when the canary has been unready (the start of the run, or the last time it was seen ready).
+    unready_since: float = 0.0
     message: str = ""
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     observed_generation: int = 0
@@ -94,6 +94,7 @@ class CanaryStatus:
         if self.tracked_configs:
             out["trackedConfigs"] = dict(self.tracked_configs)
         out["runStartedAt"] = _rfc3339(self.run_started_at) if self.run_started_at else ""
+        out["unreadySince"] = _rfc3339(self.unready_since) if self.unready_since else ""
         if self.last_metrics:
             out["lastMetrics"] = dict(self.last_metrics)
         return out
@@ -114,6 +115,7 @@ class CanaryStatus:
             last_transition_time=_parse_time(data.get("lastTransitionTime")),
             tracked_configs=dict(data.get("trackedConfigs") or {}),
             run_started_at=_parse_time(data.get("runStartedAt")),
+            unready_since=_parse_time(data.get("unreadySince")),
             message="" if message in _CONDITION_MESSAGES.values() else message,
             last_metrics={k: float(v) for k, v in (data.get("lastMetrics") or {}).items()},
         )

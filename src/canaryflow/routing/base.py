@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 from canaryflow.api.canary import Canary
+from canaryflow.engine.effects import Routes
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Routes:
-    primary: int
-    canary: int
-    mirrored: bool = False
+__all__ = ["Router", "RouterError", "Routes"]
 
 
 class RouterError(Exception):

@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 from canaryflow.api.canary import Canary
+from canaryflow.engine.effects import Readiness, Revision
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Revision:
-    """What identifies a release: the pod-template hash and the checksums of the tracked ConfigMaps/Secrets
-    (keys ``configmap/<name>`` and ``secret/<name>``)."""
-
-    spec_hash: str
-    configs: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def config_map(self) -> dict[str, str]:
-        return dict(self.configs)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Readiness:
-    ready: bool
-    message: str = ""
-    #: False when waiting longer cannot help (Kubernetes: ProgressDeadlineExceeded).
-    retriable: bool = True
+__all__ = ["Readiness", "Revision", "Workload", "WorkloadError"]
 
 
 class WorkloadError(Exception):

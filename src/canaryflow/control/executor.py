@@ -1,0 +1,174 @@
+"""The executor: runs one engine tick, carrying each effect out through the adapters.
+
+It is the only place where the engine's effects meet I/O. An adapter failure abandons the tick with a warning
+event and saves nothing, so the next tick starts again from the last saved status (nothing half-applied); one
+canary's failure never touches another's tick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from canaryflow.api.canary import Canary, CanaryMetric, HookType
+from canaryflow.api.status import CanaryStatus
+from canaryflow.control.clock import Clock
+from canaryflow.control.ownmetrics import Recorder
+from canaryflow.engine import effects as fx
+from canaryflow.engine import tick as engine
+from canaryflow.engine.checks import Settings
+from canaryflow.hooks.base import HookCall, HookRunner
+from canaryflow.metrics.base import MetricError, NoValuesFound
+from canaryflow.routing.base import Router
+from canaryflow.store.base import Conflict, Event, EventSink, StatusStore
+from canaryflow.workloads.base import Workload
+
+log = logging.getLogger(__name__)
+
+
+class MetricsRunner(Protocol):
+    async def measure(self, canary: Canary, metric: CanaryMetric) -> float: ...
+    async def check_providers(self, canary: Canary) -> list[str]: ...
+
+
+class AlertSender(Protocol):
+    async def send(self, canary: Canary, message: str, severity: str) -> list[str]:
+        """Deliver to the canary's alert providers; returns delivery errors, never raises."""
+        ...
+
+
+@dataclasses.dataclass(slots=True)
+class Adapters:
+    """Everything one runtime plugs into the control loop."""
+
+    workload: Workload
+    router: Router
+    metrics: MetricsRunner
+    hooks: HookRunner
+    alerts: AlertSender
+    store: StatusStore
+    events: EventSink
+    recorder: Recorder
+    settings: Settings = dataclasses.field(default_factory=Settings)
+
+
+class EffectFailed(Exception):
+    pass
+
+
+Handler = Callable[[Canary, Any], Awaitable[object]]
+
+
+class Executor:
+    def __init__(self, adapters: Adapters, clock: Clock) -> None:
+        self.a = adapters
+        self.clock = clock
+        a = adapters
+        self._handlers: dict[type, Handler] = {
+            fx.InitializeWorkload: lambda c, e: a.workload.initialize(c),
+            fx.ReconcileRouting: lambda c, e: a.router.reconcile(c),
+            fx.ObserveRevision: lambda c, e: a.workload.revision(c),
+            fx.PrimaryReadiness: lambda c, e: a.workload.primary_readiness(c),
+            fx.CanaryReadiness: lambda c, e: a.workload.canary_readiness(c),
+            fx.GetRoutes: lambda c, e: a.router.get_routes(c),
+            fx.CheckProviders: self._check_providers,
+            fx.CallHook: self._call_hook,
+            fx.MeasureMetric: self._measure,
+            fx.SetRoutes: self._set_routes,
+            fx.ScaleCanaryUp: lambda c, e: a.workload.scale_canary_up(c),
+            fx.ScaleCanaryToZero: lambda c, e: a.workload.scale_canary_to_zero(c),
+            fx.PromoteWorkload: lambda c, e: a.workload.promote(c),
+            fx.Emit: self._emit,
+            fx.SendAlert: self._alert,
+        }
+
+    async def tick(self, canary: Canary) -> engine.TickResult | None:
+        """One tick; returns its result, or None when it was abandoned (the reason is in the events)."""
+        key = canary.key
+        stored = await self.a.store.load(key)
+        status = stored.status if stored else CanaryStatus()
+        operation = await self.a.store.pending(key)
+        started = time.perf_counter()
+        steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings))
+        current: fx.Effect | None = None
+        try:
+            current = next(steps)
+            while True:
+                result = await self._perform(canary, current)
+                current = steps.send(result)
+        except StopIteration as stop:
+            outcome: engine.TickResult = stop.value
+        except EffectFailed as failure:
+            await self._emit(canary, fx.Emit(fx.EventType.WARNING, str(failure)))
+            return None
+        finally:
+            steps.close()
+        if outcome.status != status:
+            try:
+                await self.a.store.save(key, outcome.status, stored.version if stored else None)
+            except Conflict as conflict:
+                log.warning("%s: status not saved: %s", key, conflict)
+                return None
+        if outcome.operation_done and operation is not None:
+            await self.a.store.clear(key, operation)
+        seconds = time.perf_counter() - started if outcome.analysed else None
+        self.a.recorder.observe(canary, status.phase, outcome.status, seconds)
+        return outcome
+
+    async def _perform(self, canary: Canary, effect: fx.Effect) -> object:
+        try:
+            return await self._handlers[type(effect)](canary, effect)
+        except EffectFailed:
+            raise
+        except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
+            name = type(effect).__name__
+            log.debug("%s: %s failed", canary.key, name, exc_info=True)
+            raise EffectFailed(
+                f"{name} failed for {canary.metadata.name}.{canary.metadata.namespace}: {exc}"
+            ) from exc
+
+    # -- effects that need more than one adapter call -----------------------------------------------------
+    async def _check_providers(self, canary: Canary, effect: fx.CheckProviders) -> tuple[str, ...]:
+        return tuple(await self.a.metrics.check_providers(canary))
+
+    async def _measure(self, canary: Canary, effect: fx.MeasureMetric) -> fx.Reading:
+        try:
+            return fx.Reading(value=await self.a.metrics.measure(canary, effect.metric))
+        except NoValuesFound:
+            return fx.Reading(no_values=True)
+        except MetricError as exc:
+            return fx.Reading(error=str(exc) or type(exc).__name__)
+
+    async def _call_hook(self, canary: Canary, effect: fx.CallHook) -> fx.HookOutcome:
+        call = HookCall(
+            canary.metadata.name, canary.metadata.namespace, effect.phase, effect.checksum, effect.webhook
+        )
+        result = await self.a.hooks.call(call)
+        return fx.HookOutcome(result.ok, result.message)
+
+    async def _set_routes(self, canary: Canary, effect: fx.SetRoutes) -> None:
+        await self.a.router.set_routes(canary, effect.routes)
+        self.a.recorder.set_weight(canary, effect.routes.primary, effect.routes.canary)
+
+    async def _emit(self, canary: Canary, effect: fx.Emit) -> None:
+        now = self.clock.now()
+        await self.a.events.record(Event(now, canary.key, effect.type, effect.message))
+        event_hooks: Sequence[Any] = canary.spec.effective_analysis.hooks(HookType.EVENT)
+        for hook in event_hooks:
+            extra = (
+                ("eventMessage", effect.message),
+                ("eventType", effect.type.value),
+                ("timestamp", str(int(now * 1000))),
+            )
+            await self.a.hooks.call(
+                HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra)
+            )
+
+    async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
+        for error in await self.a.alerts.send(canary, effect.message, effect.severity.value):
+            await self.a.events.record(
+                Event(self.clock.now(), canary.key, fx.EventType.WARNING, f"alert not delivered: {error}")
+            )

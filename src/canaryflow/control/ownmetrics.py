@@ -1,0 +1,97 @@
+"""canaryflow's own metrics under Flagger's names (flagger-behaviour.md §7), so that existing Grafana
+dashboards and alert rules for Flagger keep working."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from canaryflow import __version__
+from canaryflow.api.canary import Canary
+from canaryflow.api.status import CanaryStatus, Phase
+
+
+class Recorder:
+    """One registry per runtime (never the global one: two runtimes in one process stay apart)."""
+
+    def __init__(self, mesh_provider: str = "istio") -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        info = Gauge(
+            "flagger_info",
+            "Flagger version and mesh provider information",
+            ["version", "mesh_provider"],
+            registry=r,
+        )
+        info.labels(__version__, mesh_provider).set(1)
+        self.total = Gauge(
+            "flagger_canary_total", "Total number of canary objects", ["namespace"], registry=r
+        )
+        self.status = Gauge(
+            "flagger_canary_status",
+            "Last canary analysis result (0 running, 1 other, 2 failed)",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self.weight = Gauge(
+            "flagger_canary_weight",
+            "The virtual service destination weight",
+            ["workload", "namespace"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "flagger_canary_duration_seconds",
+            "Seconds spent performing canary analysis.",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self.analysis = Gauge(
+            "flagger_canary_metric_analysis",
+            "Last canary analysis metric value",
+            ["name", "namespace", "metric"],
+            registry=r,
+        )
+        self.successes = Counter(
+            "flagger_canary_successes",
+            "Total number of canary successful promotions",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "flagger_canary_failures", "Total number of canary failures", ["name", "namespace"], registry=r
+        )
+        self._namespaces: dict[str, set[str]] = {}
+
+    def track(self, canary: Canary) -> None:
+        names = self._namespaces.setdefault(canary.metadata.namespace, set())
+        names.add(canary.metadata.name)
+        self.total.labels(canary.metadata.namespace).set(len(names))
+
+    def forget(self, namespace: str, name: str) -> None:
+        names = self._namespaces.get(namespace, set())
+        names.discard(name)
+        self.total.labels(namespace).set(len(names))
+
+    def set_weight(self, canary: Canary, primary: int, canary_weight: int) -> None:
+        target, ns = canary.spec.target_ref.name, canary.metadata.namespace
+        self.weight.labels(f"{target}-primary", ns).set(primary)
+        self.weight.labels(target, ns).set(canary_weight)
+
+    def observe(
+        self, canary: Canary, before: Phase, status: CanaryStatus, analysis_seconds: float | None
+    ) -> None:
+        name, ns = canary.metadata.name, canary.metadata.namespace
+        phase = status.phase
+        code = 0 if phase is Phase.PROGRESSING else 2 if phase is Phase.FAILED else 1
+        self.status.labels(name, ns).set(code)
+        for metric, value in status.last_metrics.items():
+            self.analysis.labels(name, ns, metric).set(value)
+        if analysis_seconds is not None:
+            self.duration.labels(name, ns).observe(analysis_seconds)
+        if phase is not before:
+            if phase is Phase.SUCCEEDED:
+                self.successes.labels(name, ns).inc()
+            elif phase is Phase.FAILED:
+                self.failures.labels(name, ns).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

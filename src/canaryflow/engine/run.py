@@ -1,0 +1,288 @@
+"""The part of a tick that runs inside an analysis run: readiness, gates, checks and one strategy step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from canaryflow.api.canary import HookType, Strategy
+from canaryflow.api.status import Phase
+from canaryflow.engine import checks, steps
+from canaryflow.engine.effects import (
+    AlertSeverity,
+    CanaryReadiness,
+    MeasureMetric,
+    PromoteWorkload,
+    Readiness,
+    Reading,
+    Revision,
+    Routes,
+    ScaleCanaryToZero,
+    SetRoutes,
+    Steps,
+    ask,
+)
+from canaryflow.engine.machine import Operation
+
+if TYPE_CHECKING:
+    from canaryflow.engine.tick import Tick
+
+
+class Running:
+    def __init__(self, tick: Tick, revision: Revision, routes: Routes) -> None:
+        self.t = tick
+        self.st = tick.status
+        self.analysis = tick.analysis
+        self.revision = revision
+        self.routes = routes
+
+    def run(self) -> Steps[None]:
+        t, st = self.t, self.st
+        readiness = yield from ask(CanaryReadiness(), Readiness)
+        retriable, reason = yield from self._readiness(readiness)
+        if retriable and not readiness.ready:
+            return
+        if t.operation is Operation.ABORT:
+            t.result.operation_done = True
+            yield from t._rollback(f"Rolling back {t.ref}: abort requested", AlertSeverity.WARN)
+            return
+        if t.spec.skips_analysis:
+            yield from self._skip_analysis(retriable, reason)
+            return
+        if st.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION) and (yield from self._rollback_hooks()):
+            return
+        if st.phase is Phase.PROMOTING:
+            yield from self._promotion_traffic()
+            return
+        if st.phase is Phase.FINALISING:
+            yield from self._finalise()
+            return
+        if not retriable:
+            yield from t._rollback(
+                f"Rolling back {t.ref} progress deadline exceeded {reason}",
+                AlertSeverity.ERROR,
+                f"Progress deadline exceeded {reason}",
+            )
+            return
+        threshold = self.analysis.effective_threshold
+        if st.failed_checks >= threshold:
+            yield from t._rollback(
+                f"Rolling back {t.ref} failed checks threshold reached {st.failed_checks}",
+                AlertSeverity.ERROR,
+                f"Failed checks threshold reached {st.failed_checks}",
+            )
+            return
+        if t.operation is Operation.PROMOTE:
+            t.result.operation_done = True
+            yield from t._event(f"Promotion requested for {t.ref}: skipping the rest of the analysis")
+            yield from self._promote()
+            return
+        if not (yield from self._checks_pass()):
+            return
+        strategy = self.analysis.strategy
+        if strategy is Strategy.AB_TESTING:
+            yield from self._step_ab()
+        elif strategy is Strategy.BLUE_GREEN:
+            yield from self._step_blue_green()
+        else:
+            yield from self._step_canary()
+
+    # -- readiness -------------------------------------------------------------------------------------------
+    def _readiness(self, readiness: Readiness) -> Steps[tuple[bool, str]]:
+        """A canary that never becomes ready is rolled back once the progress deadline has passed since the
+        run started (or since it was last seen ready); Flagger waits for the Deployment's own deadline,
+        which restarts with every pod restart (#1268, #1578)."""
+        t, st = self.t, self.st
+        if readiness.ready:
+            st.unready_since = 0.0
+            return True, ""
+        if not st.unready_since:
+            st.unready_since = t.now
+        deadline = t.spec.progress_deadline_seconds
+        message = readiness.message or "canary not ready"
+        if readiness.retriable and t.now - st.unready_since < deadline:
+            yield from t._event(message, warning=True)
+            return True, message
+        return False, f"{message} (not ready for {deadline}s)" if readiness.retriable else message
+
+    # -- gates and checks ------------------------------------------------------------------------------------
+    def _rollback_hooks(self) -> Steps[bool]:
+        t = self.t
+        for hook in self.analysis.hooks(HookType.ROLLBACK):
+            outcome = yield from t._hook(hook, self.st.phase)
+            if outcome.ok:
+                yield from t._rollback(
+                    f"Rolling back {t.ref} manual webhook invoked",
+                    AlertSeverity.WARN,
+                    "Rolling back manual webhook invoked",
+                )
+                return True
+        return False
+
+    def _checks_pass(self) -> Steps[bool]:
+        """Pre-rollout hooks on the first analysis tick; rollout hooks and metrics on the others. A failure
+        counts one failed check (a ``hold`` verdict halts without counting)."""
+        t, st, routes = self.t, self.st, self.routes
+        if routes.canary == 0 and st.iterations == 0 and not (self.analysis.mirror and routes.mirrored):
+            yield from t._event(f"Starting canary analysis for {t.ref}")
+            for hook in self.analysis.hooks(HookType.PRE_ROLLOUT):
+                outcome = yield from t._hook(hook, Phase.PROGRESSING)
+                if not outcome.ok:
+                    st.failed_checks += 1
+                    message = (
+                        f"Halt {t.ref} advancement pre-rollout check {hook.name} failed {outcome.message}"
+                    )
+                    yield from t._event(message, warning=True)
+                    # Flagger sends no alert here (#1663).
+                    if not hook.mute_alert:
+                        yield from t._alert(AlertSeverity.WARN, f"Pre-rollout check {hook.name} failed")
+                    return False
+                yield from t._event(f"Pre-rollout check {hook.name} passed")
+            return True
+        for hook in self.analysis.hooks(HookType.ROLLOUT):
+            outcome = yield from t._hook(hook, Phase.PROGRESSING)
+            if not outcome.ok:
+                st.failed_checks += 1
+                yield from t._event(
+                    f"Halt {t.ref} advancement external check {hook.name} failed {outcome.message}", True
+                )
+                return False
+        t.result.analysed = True
+        for metric in self.analysis.metrics or ():
+            reading = yield from ask(MeasureMetric(metric), Reading)
+            if reading.value is not None:
+                st.last_metrics[metric.name] = reading.value
+            judgement = checks.judge(metric, reading, t.ref, t.settings)
+            if judgement.message:
+                yield from t._event(judgement.message, warning=True)
+            if judgement.verdict is checks.Verdict.FAIL:
+                st.failed_checks += 1
+                return False
+            if judgement.verdict is checks.Verdict.HOLD:
+                return False
+        return True
+
+    def _gate(self, kind: HookType, waiting: str, alert: str) -> Steps[bool]:
+        t = self.t
+        for hook in self.analysis.hooks(kind):
+            outcome = yield from t._hook(hook, Phase.PROGRESSING)
+            if not outcome.ok:
+                if kind is HookType.CONFIRM_PROMOTION:
+                    if self.st.phase is Phase.WAITING_PROMOTION:
+                        return False
+                    t._enter(Phase.WAITING_PROMOTION)
+                yield from t._event(f"Halt {t.ref} advancement {waiting} {hook.name}", warning=True)
+                if not hook.mute_alert:
+                    yield from t._alert(AlertSeverity.WARN, alert)
+                return False
+        return True
+
+    def _promotion_gate(self) -> Steps[bool]:
+        return (
+            yield from self._gate(
+                HookType.CONFIRM_PROMOTION,
+                "waiting for promotion approval",
+                "Canary is waiting for promotion approval.",
+            )
+        )
+
+    # -- strategies ------------------------------------------------------------------------------------------
+    def _step_canary(self) -> Steps[None]:
+        t, routes = self.t, self.routes
+        if routes.canary < self.analysis.effective_max_weight:
+            if not routes.mirrored and not (
+                yield from self._gate(
+                    HookType.CONFIRM_TRAFFIC_INCREASE,
+                    "waiting for traffic increase approval",
+                    "Canary traffic increase is waiting for approval.",
+                )
+            ):
+                return
+            new = steps.advance(self.analysis, routes)
+            yield SetRoutes(new)
+            self.st.canary_weight = new.canary
+            yield from t._event(f"Advance {t.ref} canary weight {new.canary}")
+            return
+        if (yield from self._promotion_gate()):
+            yield from self._promote()
+
+    def _step_ab(self) -> Steps[None]:
+        t, st = self.t, self.st
+        total = self.analysis.iterations or 0
+        if st.iterations < total:
+            yield SetRoutes(Routes(0, steps.TOTAL))
+            st.iterations += 1
+            yield from t._event(f"Advance {t.ref} canary iteration {st.iterations}/{total}")
+            return
+        if (yield from self._promotion_gate()):
+            yield from self._promote()
+
+    def _step_blue_green(self) -> Steps[None]:
+        t, st = self.t, self.st
+        total = self.analysis.iterations or 0
+        if st.iterations < total:
+            if self.analysis.mirror and not self.routes.mirrored:
+                yield SetRoutes(Routes(steps.TOTAL, 0, mirrored=True))
+            st.iterations += 1
+            yield from t._event(f"Advance {t.ref} canary iteration {st.iterations}/{total}")
+            return
+        if not (yield from self._promotion_gate()):
+            return
+        if st.iterations == total:
+            yield from t._event("Routing all traffic to canary")
+            yield SetRoutes(Routes(0, steps.TOTAL))
+            st.iterations += 1
+            return
+        yield from self._promote()
+
+    # -- promotion -------------------------------------------------------------------------------------------
+    def _promote(self) -> Steps[None]:
+        t = self.t
+        target, ns = t.spec.target_ref.name, t.canary.metadata.namespace
+        yield from t._event(f"Copying {target}.{ns} template spec to {target}-primary.{ns}")
+        yield PromoteWorkload()
+        t._enter(Phase.PROMOTING)
+
+    def _promotion_traffic(self) -> Steps[None]:
+        t, st = self.t, self.st
+        step = self.analysis.step_weight_promotion
+        if not step:
+            yield from t._event("Routing all traffic to primary")
+            yield SetRoutes(Routes(steps.TOTAL, 0))
+        elif self.routes.canary > 0:
+            new = steps.promotion_step(step, self.routes)
+            yield SetRoutes(new)
+            yield from t._event(f"Advance {t.ref} primary weight {new.primary}")
+            if new.primary < steps.TOTAL:
+                st.canary_weight = new.canary
+                return
+        t._enter(Phase.FINALISING)
+
+    def _finalise(self) -> Steps[None]:
+        t, st = self.t, self.st
+        yield ScaleCanaryToZero()
+        t._enter(Phase.SUCCEEDED)
+        st.last_promoted_spec = st.last_applied_spec
+        st.message = ""
+        yield from t._post_rollout(Phase.SUCCEEDED)
+        yield from t._event(f"Promotion completed! Scaling down {t.target_ref}")
+        yield from t._alert(AlertSeverity.INFO, "Canary analysis completed successfully, promotion finished.")
+
+    def _skip_analysis(self, retriable: bool, reason: str) -> Steps[None]:
+        t, st = self.t, self.st
+        if not retriable or st.failed_checks >= self.analysis.effective_threshold:
+            yield from t._rollback(
+                f"Rolling back {t.ref} progress deadline exceeded {reason}",
+                AlertSeverity.ERROR,
+                f"Progress deadline exceeded {reason}",
+            )
+            return
+        yield SetRoutes(Routes(steps.TOTAL, 0))
+        target, ns = t.spec.target_ref.name, t.canary.metadata.namespace
+        yield from t._event(f"Copying {target}.{ns} template spec to {target}-primary.{ns}")
+        yield PromoteWorkload()
+        yield ScaleCanaryToZero()
+        t._enter(Phase.SUCCEEDED)
+        st.last_promoted_spec = st.last_applied_spec
+        yield from t._event(f"Promotion completed! Canary analysis was skipped for {t.ref}")
+        yield from t._alert(AlertSeverity.INFO, "Canary analysis was skipped, promotion finished.")
+        yield from t._post_rollout(Phase.SUCCEEDED)
