@@ -64,6 +64,19 @@ class CanaryStatus:
             self.canary_weight = 0
             self.iterations = 0
 
+    def to_json(self) -> dict[str, Any]:
+        """Every field, exactly (for canaryflow's own store; ``to_dict`` is Flagger's shape)."""
+        data = dataclasses.asdict(self)
+        data["phase"] = self.phase.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CanaryStatus:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["phase"] = Phase(values.get("phase", Phase.INITIALIZING))
+        return cls(**values)
+
     # Flagger's status shape -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         promoted = {
