@@ -7,18 +7,12 @@ from typing import Any
 
 import yaml
 
-from canaryflow.api.canary import Canary, CanaryMetric
-from canaryflow.api.status import CanaryStatus, Phase
-from canaryflow.control.clock import FakeClock
-from canaryflow.control.executor import Adapters, Executor
-from canaryflow.control.ownmetrics import Recorder
+from canaryflow.api.canary import Canary
+from canaryflow.api.status import Phase
+from canaryflow.control.simulate import Sandbox
 from canaryflow.engine.checks import Settings
 from canaryflow.engine.machine import Operation
-from canaryflow.hooks.memory import MemoryHookRunner
-from canaryflow.metrics.base import MetricError, NoValuesFound
-from canaryflow.routing.memory import MemoryRouter
-from canaryflow.store.memory import MemoryEventSink, MemoryStatusStore
-from canaryflow.workloads.memory import MemoryWorkload
+from canaryflow.metrics.base import NoValuesFound
 
 BASE = """
 apiVersion: flagger.app/v1beta1
@@ -52,36 +46,6 @@ def canary(**analysis: Any) -> Canary:
     return Canary.model_validate(doc)
 
 
-class ScriptedMetrics:
-    """Metric values per metric name: a float, NoValuesFound/MetricError instance, or a list used in order."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.offline: list[str] = []
-        self.calls: list[str] = []
-
-    async def measure(self, canary: Canary, metric: CanaryMetric) -> float:
-        self.calls.append(metric.name)
-        value = self.values.get(metric.name, 100.0)
-        if isinstance(value, list):
-            value = value.pop(0) if len(value) > 1 else value[0]
-        if isinstance(value, MetricError):
-            raise value
-        return float(value)
-
-    async def check_providers(self, canary: Canary) -> list[str]:
-        return list(self.offline)
-
-
-class RecordedAlerts:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, canary: Canary, message: str, severity: str) -> list[str]:
-        self.sent.append((severity, message))
-        return []
-
-
 @dataclasses.dataclass(frozen=True)
 class Row:
     """What ``kubectl get canary`` and ``kubectl describe`` show after one tick."""
@@ -98,63 +62,21 @@ class Row:
         return (self.phase, self.primary, self.canary, self.iterations, self.failed)
 
 
-class Harness:
+class Harness(Sandbox):
     def __init__(self, spec: Canary | None = None, settings: Settings | None = None) -> None:
-        self.canary = spec or canary()
-        self.clock = FakeClock()
-        self.workload = MemoryWorkload()
-        self.router = MemoryRouter()
-        self.metrics = ScriptedMetrics()
-        self.hooks = MemoryHookRunner()
-        self.alerts = RecordedAlerts()
-        self.store = MemoryStatusStore()
-        self.events = MemoryEventSink()
-        self.recorder = Recorder()
-        adapters = Adapters(
-            workload=self.workload,
-            router=self.router,
-            metrics=self.metrics,
-            hooks=self.hooks,
-            alerts=self.alerts,
-            store=self.store,
-            events=self.events,
-            recorder=self.recorder,
-            settings=settings or Settings(),
-        )
-        self.executor = Executor(adapters, self.clock)
-        self.target_key = f"{self.canary.metadata.namespace}/{self.canary.spec.target_ref.name}"
+        super().__init__(spec or canary(), settings)
         self.workload.deploy(self.target_key, "rev-1")
-        self._seen = 0
 
     @property
     def target(self) -> Any:
         return self.workload.targets[self.target_key]
 
-    def release(self, spec_hash: str, **configs: str) -> None:
-        self.workload.deploy(self.target_key, spec_hash, **configs)
-
-    async def status(self) -> CanaryStatus:
-        stored = await self.store.load(self.canary.key)
-        return stored.status if stored else CanaryStatus()
-
     async def request(self, operation: Operation) -> None:
         await self.store.request(self.canary.key, operation)
 
-    async def tick(self) -> Row:
-        await self.clock.advance(self.canary.spec.effective_analysis.interval_seconds)
-        await self.executor.tick(self.canary)
-        status = await self.status()
-        routes = await self.router.get_routes(self.canary)
-        new = list(self.events.events)[self._seen :]
-        self._seen = len(self.events.events)
-        return Row(
-            status.phase.value,
-            routes.primary,
-            routes.canary,
-            status.iterations,
-            status.failed_checks,
-            tuple(e.message for e in new),
-        )
+    async def tick(self) -> Row:  # type: ignore[override]
+        step = await super().tick(self.canary.spec.effective_analysis.interval_seconds)
+        return Row(step.phase, step.primary, step.canary, step.iterations, step.failed, step.events)
 
     async def ticks(self, count: int) -> list[Row]:
         return [await self.tick() for _ in range(count)]

@@ -62,9 +62,7 @@ async def test_router_failure_abandons_the_tick_and_saves_nothing() -> None:
     before = await h.status()
     h.router.fail_with = "virtualservice podinfo: 503 from API server"
     row = await h.tick()
-    assert row.events == (
-        "ReconcileRouting failed for podinfo.test: virtualservice podinfo: 503 from API server",
-    )
+    assert row.events == ("ReconcileRouting failed for podinfo.test: virtualservice podinfo: 503 from API server",)
     assert await h.status() == before
     h.router.fail_with = None
     assert (await h.tick()).canary == 20

@@ -51,9 +51,7 @@ async def test_healthy_release_is_promoted_step_by_step() -> None:
     assert status.last_promoted_spec == "rev-2" and status.last_applied_spec == "rev-2"
     # the successful run is counted under Flagger's metric name
     assert (
-        h.recorder.registry.get_sample_value(
-            "flagger_canary_successes_total", {"name": "podinfo", "namespace": "test"}
-        )
+        h.recorder.registry.get_sample_value("flagger_canary_successes_total", {"name": "podinfo", "namespace": "test"})
         == 1.0
     )
 
@@ -107,9 +105,7 @@ async def test_failing_metric_rolls_back_at_threshold() -> None:
     # a failed revision stays failed until something changes
     assert (await h.ticks(3))[-1].brief == ("Failed", 100, 0, 0, 2)
     assert (
-        h.recorder.registry.get_sample_value(
-            "flagger_canary_failures_total", {"name": "podinfo", "namespace": "test"}
-        )
+        h.recorder.registry.get_sample_value("flagger_canary_failures_total", {"name": "podinfo", "namespace": "test"})
         == 1.0
     )
 
@@ -124,9 +120,7 @@ async def test_failed_checks_accumulate_within_a_run() -> None:
 
 
 async def test_latency_check_uses_max() -> None:
-    h = Harness(
-        canary(metrics=[{"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "30s"}])
-    )
+    h = Harness(canary(metrics=[{"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "30s"}]))
     await h.initialized()
     h.metrics.values["request-duration"] = 750.0
     h.release("rev-2")

@@ -126,9 +126,7 @@ class Executor:
         except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
             name = type(effect).__name__
             log.debug("%s: %s failed", canary.key, name, exc_info=True)
-            raise EffectFailed(
-                f"{name} failed for {canary.metadata.name}.{canary.metadata.namespace}: {exc}"
-            ) from exc
+            raise EffectFailed(f"{name} failed for {canary.metadata.name}.{canary.metadata.namespace}: {exc}") from exc
 
     # -- effects that need more than one adapter call -----------------------------------------------------
     async def _check_providers(self, canary: Canary, effect: fx.CheckProviders) -> tuple[str, ...]:
@@ -143,9 +141,7 @@ class Executor:
             return fx.Reading(error=str(exc) or type(exc).__name__)
 
     async def _call_hook(self, canary: Canary, effect: fx.CallHook) -> fx.HookOutcome:
-        call = HookCall(
-            canary.metadata.name, canary.metadata.namespace, effect.phase, effect.checksum, effect.webhook
-        )
+        call = HookCall(canary.metadata.name, canary.metadata.namespace, effect.phase, effect.checksum, effect.webhook)
         result = await self.a.hooks.call(call)
         return fx.HookOutcome(result.ok, result.message)
 
@@ -163,9 +159,7 @@ class Executor:
                 ("eventType", effect.type.value),
                 ("timestamp", str(int(now * 1000))),
             )
-            await self.a.hooks.call(
-                HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra)
-            )
+            await self.a.hooks.call(HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra))
 
     async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
         for error in await self.a.alerts.send(canary, effect.message, effect.severity.value):

@@ -23,9 +23,7 @@ class Recorder:
             registry=r,
         )
         info.labels(__version__, mesh_provider).set(1)
-        self.total = Gauge(
-            "flagger_canary_total", "Total number of canary objects", ["namespace"], registry=r
-        )
+        self.total = Gauge("flagger_canary_total", "Total number of canary objects", ["namespace"], registry=r)
         self.status = Gauge(
             "flagger_canary_status",
             "Last canary analysis result (0 running, 1 other, 2 failed)",
@@ -76,9 +74,7 @@ class Recorder:
         self.weight.labels(f"{target}-primary", ns).set(primary)
         self.weight.labels(target, ns).set(canary_weight)
 
-    def observe(
-        self, canary: Canary, before: Phase, status: CanaryStatus, analysis_seconds: float | None
-    ) -> None:
+    def observe(self, canary: Canary, before: Phase, status: CanaryStatus, analysis_seconds: float | None) -> None:
         name, ns = canary.metadata.name, canary.metadata.namespace
         phase = status.phase
         code = 0 if phase is Phase.PROGRESSING else 2 if phase is Phase.FAILED else 1

@@ -1,0 +1,78 @@
+"""``canaryflow``: the command-line entry point; commands are registered here, implemented beside it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from canaryflow import __version__
+
+app = typer.Typer(
+    name="canaryflow",
+    help="Progressive delivery (canary, A/B, blue/green, mirroring) with Flagger-compatible manifests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Files = Annotated[
+    list[str],
+    typer.Option("-f", "--filename", help="File, directory or - (stdin); repeatable.", show_default=False),
+]
+
+
+@app.command()
+def version() -> None:
+    """Print canaryflow's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def validate(filename: Files) -> None:
+    """Validate Canary, MetricTemplate and AlertProvider manifests; other kinds are listed as skipped."""
+    from canaryflow.cli import resources
+
+    raise typer.Exit(resources.run_validate(filename, sys.stdout, sys.stderr))
+
+
+@app.command()
+def crds() -> None:
+    """Print the CustomResourceDefinitions generated from canaryflow's models."""
+    from canaryflow.cli import resources
+
+    raise typer.Exit(resources.run_crds(sys.stdout))
+
+
+@app.command()
+def simulate(
+    filename: Files,
+    value: Annotated[
+        list[str] | None,
+        typer.Option("--value", help="metric=VALUE or metric=V1,V2,... (tick by tick); repeatable."),
+    ] = None,
+    gate: Annotated[
+        list[str] | None,
+        typer.Option("--gate", help="webhook=closed|open or webhook=closed,closed,open; repeatable."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Canary name when the files hold several.")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+) -> None:
+    """Predict a release's rollout with the real engine on simulated time: every tick, the outcome, the time
+    it takes and the canary's traffic exposure."""
+    from canaryflow.cli import simulation
+
+    raise typer.Exit(simulation.run(filename, value or [], gate or [], name, output, sys.stdout, sys.stderr))
+
+
+@app.command()
+def demo() -> None:
+    """Run the seed scenario (progressive canary, A/B test, rollback of a faulty release)."""
+    from canaryflow.cli import demo as demo_command
+
+    raise typer.Exit(demo_command.run(sys.stdout))
+
+
+def main() -> None:  # pragma: no cover - console script
+    app()
