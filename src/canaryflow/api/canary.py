@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+import functools
+import itertools
+import typing
+from typing import Any, Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from canaryflow.api import istio
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.duration import Duration, parse_duration
 
-API_VERSION = "flagger.app/v1beta1"
+API_VERSION: Final = "flagger.app/v1beta1"
 DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_INTERVAL = "60s"
 DEFAULT_METRIC_INTERVAL = "1m"
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
+#: The traffic-management providers Flagger's CRD accepts in ``spec.provider``.
+Provider = Literal[
+    "apisix",
+    "appmesh",
+    "appmesh:v1beta2",
+    "contour",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+    "gloo",
+    "istio",
+    "knative",
+    "kubernetes",
+    "kuma",
+    "linkerd",
+    "nginx",
+    "osm",
+    "skipper",
+    "smi:v1alpha1",
+    "smi:v1alpha2",
+    "smi:v1alpha3",
+    "traefik",
+]
+PROVIDERS: tuple[str, ...] = typing.get_args(Provider)
 
 
 class Strategy(enum.StrEnum):
@@ -55,6 +81,14 @@ class TargetRef(Model):
 class ScalerReplicas(Model):
     min_replicas: int | None = Field(None, ge=0)
     max_replicas: int | None = Field(None, ge=1)
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_replicas")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"maxReplicas ({value}) is below minReplicas ({low})")
+        return value
 
 
 class AutoscalerRef(Model):
@@ -129,7 +163,7 @@ class CanaryService(Model):
     mesh_name: str | None = None
     backends: list[str] | None = None
     gateways: list[str] | None = None
-    gateway_refs: list[GatewayRef] | None = None
+    gateway_refs: list[GatewayRef] | None = Field(None, max_length=32)
     hosts: list[str] | None = None
     delegation: bool = False
     match: list[istio.HTTPMatchRequest] | None = None
@@ -143,6 +177,16 @@ class CanaryService(Model):
     primary: CustomMetadata | None = None
     canary: CustomMetadata | None = None
     unmanaged_metadata: UnmanagedMetadata | None = None
+
+    @field_validator("target_port")
+    @classmethod
+    def _port_or_name(cls, value: int | str | None) -> int | str | None:
+        # The generated Services would be refused by Kubernetes; say so where the mistake is written.
+        if isinstance(value, int) and not 1 <= value <= 65535:
+            raise ValueError(f"a port number must be 1..65535 (got {value})")
+        if isinstance(value, str) and not value:
+            raise ValueError("a port name must not be empty")
+        return value
 
 
 class ThresholdRange(Model):
@@ -201,6 +245,15 @@ class CanaryWebhook(Model):
     mute_alert: bool = False
     metadata: dict[str, str] | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Flagger only finds out when the first call fails mid-analysis; a load-time error costs nothing.
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+            raise ValueError(f"url must be an http:// or https:// address with a host (got {value!r})")
+        return value
+
     @property
     def hook_type(self) -> HookType:
         return HookType(self.type or "rollout")
@@ -221,11 +274,15 @@ class SessionAffinity(Model):
     partitioned: bool | None = None
     same_site: Literal["Strict", "Lax", "None"] | None = None
 
-    @model_validator(mode="after")
-    def _distinct(self) -> SessionAffinity:
-        if self.primary_cookie_name is not None and self.primary_cookie_name == self.cookie_name:
-            raise ValueError(f"primaryCookieName must differ from cookieName (both are {self.cookie_name!r})")
-        return self
+    @field_validator("primary_cookie_name")
+    @classmethod
+    def _distinct(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value == info.data.get("cookie_name"):
+            raise ValueError(f"primaryCookieName must differ from cookieName (both are {value!r})")
+        return value
+
+
+_STEPPING = (("stepWeight", "step_weight"), ("stepWeights", "step_weights"))
 
 
 class CanaryAnalysis(Model):
@@ -246,18 +303,42 @@ class CanaryAnalysis(Model):
     webhooks: list[CanaryWebhook] | None = None
     session_affinity: SessionAffinity | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CanaryAnalysis:
-        if self.step_weights:
-            for i, (a, b) in enumerate(zip(self.step_weights, self.step_weights[1:], strict=False)):
-                if b <= a:
-                    raise ValueError(f"stepWeights must be ascending: entry {i + 1} ({b}) is not above {a}")
-            bad = [w for w in self.step_weights if not 0 < w <= 100]
-            if bad:
-                raise ValueError(f"stepWeights entries must be 1..100 (got {bad})")
-        if self.match and not self.iterations:
+    # Field validators rather than one model validator, so each message points at the field that is wrong
+    # (``spec.analysis.stepWeights``, not ``spec.analysis``); ``info.data`` holds the fields declared above.
+    @field_validator("step_weights")
+    @classmethod
+    def _ascending(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if not value:
+            return value
+        if info.data.get("step_weight") is not None:
+            raise ValueError("set stepWeight or stepWeights, not both")
+        for i, (a, b) in enumerate(itertools.pairwise(value)):
+            if b <= a:
+                raise ValueError(f"stepWeights must be ascending: entry {i + 1} ({b}) is not above {a}")
+        bad = [w for w in value if not 0 < w <= 100]
+        if bad:
+            raise ValueError(f"stepWeights entries must be 1..100 (got {bad})")
+        return value
+
+    @field_validator("iterations")
+    @classmethod
+    def _one_strategy(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Flagger's CRD requires exactly one of iterations, stepWeight and stepWeights.
+        given = [alias for alias, key in _STEPPING if info.data.get(key) is not None]
+        if value is not None and given:
+            raise ValueError(
+                f"set iterations (A/B testing, blue/green) or {' / '.join(given)} (progressive canary), not both"
+            )
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _match_needs_iterations(
+        cls, value: list[istio.HTTPMatchRequest] | None, info: ValidationInfo
+    ) -> list[istio.HTTPMatchRequest] | None:
+        if value and not info.data.get("iterations"):
             raise ValueError("match (A/B testing) needs iterations: the number of analysis runs before promotion")
-        return self
+        return value
 
     # Effective values, as Flagger computes them.
     @property
@@ -282,12 +363,21 @@ class CanaryAnalysis(Model):
             return Strategy.BLUE_GREEN
         return Strategy.CANARY
 
-    def hooks(self, kind: HookType) -> list[CanaryWebhook]:
-        return [w for w in self.webhooks or () if w.hook_type is kind]
+    def hooks(self, kind: HookType) -> tuple[CanaryWebhook, ...]:
+        """The webhooks of one type, in the order they are declared."""
+        return self._hooks_by_type.get(kind, ())
+
+    @functools.cached_property
+    def _hooks_by_type(self) -> dict[HookType, tuple[CanaryWebhook, ...]]:
+        # Read on every tick: grouped once per (immutable) spec.
+        grouped: dict[HookType, list[CanaryWebhook]] = {}
+        for hook in self.webhooks or ():
+            grouped.setdefault(hook.hook_type, []).append(hook)
+        return {kind: tuple(hooks) for kind, hooks in grouped.items()}
 
 
 class CanarySpec(Model):
-    provider: str | None = None
+    provider: Provider | None = None
     metrics_server: str | None = None
     target_ref: TargetRef
     autoscaler_ref: AutoscalerRef | None = None
@@ -302,18 +392,17 @@ class CanarySpec(Model):
     analysis: CanaryAnalysis | None = None
     canary_analysis: CanaryAnalysis | None = Field(None, description="Deprecated alias of analysis.")
 
-    @model_validator(mode="after")
-    def _analysis(self) -> CanarySpec:
-        if self.analysis is not None and self.canary_analysis is not None:
+    @field_validator("analysis", "canary_analysis")
+    @classmethod
+    def _advances(cls, value: CanaryAnalysis | None, info: ValidationInfo) -> CanaryAnalysis | None:
+        if value is None:
+            return value
+        if info.field_name == "canary_analysis" and info.data.get("analysis") is not None:
             raise ValueError("set analysis or its deprecated alias canaryAnalysis, not both")
-        analysis = self.analysis or self.canary_analysis
-        if (
-            analysis is not None
-            and not self.skip_analysis
-            and not (analysis.step_weight or analysis.step_weights or analysis.iterations)
-        ):
+        advances = value.step_weight or value.step_weights or value.iterations
+        if not advances and not info.data.get("skip_analysis"):
             raise ValueError("analysis needs stepWeight, stepWeights or iterations, or the canary never advances")
-        return self
+        return value
 
     @property
     def effective_analysis(self) -> CanaryAnalysis:

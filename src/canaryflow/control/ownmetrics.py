@@ -3,6 +3,8 @@ dashboards and alert rules for Flagger keep working."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from canaryflow import __version__
@@ -58,6 +60,7 @@ class Recorder:
             "flagger_canary_failures", "Total number of canary failures", ["name", "namespace"], registry=r
         )
         self._namespaces: dict[str, set[str]] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def track(self, canary: Canary) -> None:
         names = self._namespaces.setdefault(canary.metadata.namespace, set())
@@ -71,23 +74,31 @@ class Recorder:
 
     def set_weight(self, canary: Canary, primary: int, canary_weight: int) -> None:
         target, ns = canary.spec.target_ref.name, canary.metadata.namespace
-        self.weight.labels(f"{target}-primary", ns).set(primary)
-        self.weight.labels(target, ns).set(canary_weight)
+        self._child(self.weight, f"{target}-primary", ns).set(primary)
+        self._child(self.weight, target, ns).set(canary_weight)
 
     def observe(self, canary: Canary, before: Phase, status: CanaryStatus, analysis_seconds: float | None) -> None:
         name, ns = canary.metadata.name, canary.metadata.namespace
         phase = status.phase
         code = 0 if phase is Phase.PROGRESSING else 2 if phase is Phase.FAILED else 1
-        self.status.labels(name, ns).set(code)
+        self._child(self.status, name, ns).set(code)
         for metric, value in status.last_metrics.items():
-            self.analysis.labels(name, ns, metric).set(value)
+            self._child(self.analysis, name, ns, metric).set(value)
         if analysis_seconds is not None:
-            self.duration.labels(name, ns).observe(analysis_seconds)
+            self._child(self.duration, name, ns).observe(analysis_seconds)
         if phase is not before:
             if phase is Phase.SUCCEEDED:
-                self.successes.labels(name, ns).inc()
+                self._child(self.successes, name, ns).inc()
             elif phase is Phase.FAILED:
-                self.failures.labels(name, ns).inc()
+                self._child(self.failures, name, ns).inc()
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        # prometheus_client validates and hashes labels on every .labels() call; cache the children (ticks are hot).
+        key = (id(family), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
