@@ -96,6 +96,7 @@ async def test_failing_metric_rolls_back_at_threshold() -> None:
         ("Failed", 100, 0, 0, 2),
     ]
     assert rows[2].events == ("Halt podinfo.test advancement success rate 90.00% < 99%",)
+    assert (await h.status()).message == "Rolling back podinfo.test failed checks threshold reached 2"
     assert rows[4].events == (
         "Rolling back podinfo.test failed checks threshold reached 2",
         "Canary failed! Scaling down podinfo.test",
@@ -161,6 +162,11 @@ async def test_metric_query_error_is_a_failed_check_with_the_reason() -> None:
     assert rows[-1].events == (
         "Metric query failed for request-success-rate: prometheus at http://prom:9090 unreachable",
     )
+    # `kubectl describe` shows why the canary halts
+    assert (await h.status()).message == rows[-1].events[0]
+    h.metrics.values["request-success-rate"] = 100.0
+    await h.tick()
+    assert (await h.status()).message == ""
 
 
 async def test_unreachable_provider_is_reported_on_first_run() -> None:

@@ -57,8 +57,7 @@ def judge(metric: CanaryMetric, reading: Reading, ref: str, settings: Settings) 
     if reading.no_values or reading.value is None:
         kind = "custom" if metric.template_ref or metric.query else "built-in"
         message = (
-            f"Halt advancement no values found for {kind} metric: {metric.name} "
-            f"probably {ref} is not receiving traffic"
+            f"Halt advancement no values found for {kind} metric: {metric.name} probably {ref} is not receiving traffic"
         )
         verdict = {
             NoValuesPolicy.FAIL: Verdict.FAIL,
@@ -69,14 +68,10 @@ def judge(metric: CanaryMetric, reading: Reading, ref: str, settings: Settings) 
     value, limits = reading.value, bounds(metric)
     if limits.min is not None and value < limits.min:
         if metric.name == "request-success-rate":
-            return Judgement(
-                Verdict.FAIL, f"Halt {ref} advancement success rate {value:.2f}% < {limits.min:g}%"
-            )
+            return Judgement(Verdict.FAIL, f"Halt {ref} advancement success rate {value:.2f}% < {limits.min:g}%")
         return Judgement(Verdict.FAIL, f"Halt {ref} advancement {metric.name} {value:.2f} < {limits.min:g}")
     if limits.max is not None and value > limits.max:
         if metric.name == "request-duration":
-            return Judgement(
-                Verdict.FAIL, f"Halt {ref} advancement request duration {value:.0f}ms > {limits.max:g}ms"
-            )
+            return Judgement(Verdict.FAIL, f"Halt {ref} advancement request duration {value:.0f}ms > {limits.max:g}ms")
         return Judgement(Verdict.FAIL, f"Halt {ref} advancement {metric.name} {value:.2f} > {limits.max:g}")
     return Judgement(Verdict.PASS)

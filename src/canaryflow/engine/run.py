@@ -128,9 +128,7 @@ class Running:
                 outcome = yield from t._hook(hook, Phase.PROGRESSING)
                 if not outcome.ok:
                     st.failed_checks += 1
-                    message = (
-                        f"Halt {t.ref} advancement pre-rollout check {hook.name} failed {outcome.message}"
-                    )
+                    message = f"Halt {t.ref} advancement pre-rollout check {hook.name} failed {outcome.message}"
                     yield from t._event(message, warning=True)
                     # Flagger sends no alert here (#1663).
                     if not hook.mute_alert:
@@ -262,7 +260,6 @@ class Running:
         yield ScaleCanaryToZero()
         t._enter(Phase.SUCCEEDED)
         st.last_promoted_spec = st.last_applied_spec
-        st.message = ""
         yield from t._post_rollout(Phase.SUCCEEDED)
         yield from t._event(f"Promotion completed! Scaling down {t.target_ref}")
         yield from t._alert(AlertSeverity.INFO, "Canary analysis completed successfully, promotion finished.")

@@ -73,6 +73,9 @@ class Tick:
         meta = inp.canary.metadata
         self.ref = f"{meta.name}.{meta.namespace}"
         self.target_ref = f"{inp.canary.spec.target_ref.name}.{meta.namespace}"
+        self._emitted = False
+        self._last_warning = ""
+        self._outcome_message = ""
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _enter(self, phase: Phase) -> None:
@@ -81,6 +84,9 @@ class Tick:
         self.status.enter(phase, self.now)
 
     def _event(self, message: str, warning: bool = False) -> Steps[None]:
+        self._emitted = True
+        if warning:
+            self._last_warning = message
         yield Emit(EventType.WARNING if warning else EventType.NORMAL, message)
 
     def _alert(self, severity: AlertSeverity, message: str) -> Steps[None]:
@@ -105,6 +111,14 @@ class Tick:
 
     # -- the tick --------------------------------------------------------------------------------------------
     def run(self) -> Steps[TickResult]:
+        result = yield from self._run()
+        # The status message says why the canary is where it is: the rollback's reason, or the last warning of
+        # the last tick that had something to say (a tick with only good news clears it).
+        if self._emitted:
+            self.status.message = self._outcome_message or self._last_warning
+        return result
+
+    def _run(self) -> Steps[TickResult]:
         st = self.status
         if self.spec.suspend:
             yield from self._event("skipping canary run as object is suspended")
@@ -155,9 +169,7 @@ class Tick:
                 self.status.last_applied_spec = ""
                 yield from self._event(f"Retry requested: restarting the analysis of {self.target_ref}")
             else:
-                yield from self._event(
-                    f"retry ignored: {self.ref} is {self.status.phase}, not Failed", warning=True
-                )
+                yield from self._event(f"retry ignored: {self.ref} is {self.status.phase}, not Failed", warning=True)
         elif self.status.phase not in (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.WAITING):
             self.result.operation_done = True
             yield from self._event(
@@ -184,9 +196,7 @@ class Tick:
             if not outcome.ok:
                 if st.phase is not Phase.WAITING:
                     self._enter(Phase.WAITING)
-                    yield from self._event(
-                        f"Halt {self.ref} advancement waiting for approval {hook.name}", True
-                    )
+                    yield from self._event(f"Halt {self.ref} advancement waiting for approval {hook.name}", True)
                     if not hook.mute_alert:
                         yield from self._alert(AlertSeverity.WARN, "Canary is waiting for approval.")
                 return
@@ -215,7 +225,7 @@ class Tick:
         if self.status.phase in (Phase.PROMOTING, Phase.FINALISING) and not primary.retriable:
             message = "Promotion failed, primary not ready"
             if self.status.message != message:
-                self.status.message = message
+                self._outcome_message = message
                 yield from self._alert(AlertSeverity.ERROR, message)
 
     # -- inside a run ----------------------------------------------------------------------------------------
@@ -232,7 +242,7 @@ class Tick:
         yield SetRoutes(Routes(steps.TOTAL, 0))
         yield ScaleCanaryToZero()
         self._enter(Phase.FAILED)
-        st.message = message
+        self._outcome_message = message
         yield from self._post_rollout(Phase.FAILED)
 
     def _post_rollout(self, phase: Phase) -> Steps[None]:
