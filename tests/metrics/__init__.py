@@ -1,0 +1,1 @@
+"""Tests of the metrics package: Prometheus semantics, query templates, providers, the metric runner."""
