@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from canaryflow.api.canary import Canary, CanaryMetric, HookType
@@ -22,6 +22,8 @@ from canaryflow.engine import tick as engine
 from canaryflow.engine.checks import Settings
 from canaryflow.hooks.base import HookCall, HookRunner
 from canaryflow.metrics.base import MetricError, NoValuesFound
+from canaryflow.notify.base import Severity
+from canaryflow.notify.dispatch import canary_fields
 from canaryflow.routing.base import Router
 from canaryflow.store.base import Conflict, Event, EventSink, StatusStore
 from canaryflow.workloads.base import Workload
@@ -35,7 +37,9 @@ class MetricsRunner(Protocol):
 
 
 class AlertSender(Protocol):
-    async def send(self, canary: Canary, message: str, severity: str) -> list[str]:
+    async def send(
+        self, canary: Canary, message: str, severity: Severity, fields: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
         """Deliver to the canary's alert providers; returns delivery errors, never raises."""
         ...
 
@@ -162,7 +166,8 @@ class Executor:
             await self.a.hooks.call(HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra))
 
     async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
-        for error in await self.a.alerts.send(canary, effect.message, effect.severity.value):
+        severity = Severity(effect.severity.value)
+        for error in await self.a.alerts.send(canary, effect.message, severity, canary_fields(canary)):
             await self.a.events.record(
                 Event(self.clock.now(), canary.key, fx.EventType.WARNING, f"alert not delivered: {error}")
             )

@@ -9,7 +9,7 @@ the canary received on the way (full-traffic-minutes: weight times time, the exp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from canaryflow.api.canary import Canary, CanaryMetric, Strategy
@@ -21,6 +21,7 @@ from canaryflow.control.scheduler import Timing
 from canaryflow.engine.checks import Settings
 from canaryflow.hooks.memory import MemoryHookRunner
 from canaryflow.metrics.base import MetricError, NoValuesFound
+from canaryflow.notify.base import Severity
 from canaryflow.routing.memory import MemoryRouter
 from canaryflow.store.memory import MemoryEventSink, MemoryStatusStore
 from canaryflow.workloads.memory import MemoryWorkload
@@ -60,8 +61,10 @@ class RecordedAlerts:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, canary: Canary, message: str, severity: str) -> list[str]:
-        self.sent.append((severity, message))
+    async def send(
+        self, canary: Canary, message: str, severity: Severity, fields: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        self.sent.append((severity.value, message))
         return []
 
 
