@@ -74,5 +74,10 @@ def demo() -> None:
     raise typer.Exit(demo_command.run(sys.stdout))
 
 
+from canaryflow.cli import local as _local  # noqa: E402
+
+_local.register(app)
+
+
 def main() -> None:  # pragma: no cover - console script
     app()

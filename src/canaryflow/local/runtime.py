@@ -1,0 +1,336 @@
+"""The local runtime: Envoy as the mesh, Prometheus for metrics, the load tester, workloads as processes, and
+the control loop driving every applied Canary — all on 127.0.0.1, all state under one directory.
+
+``LocalRuntime.start`` brings the parts up in dependency order (store → Envoy → Prometheus → load tester →
+workloads → control loop → API) and resumes every canary from its stored status; ``stop`` ends every process it
+started, by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from canaryflow.api.canary import Canary
+from canaryflow.control.clock import SystemClock
+from canaryflow.control.executor import Adapters, Executor
+from canaryflow.control.ownmetrics import Recorder
+from canaryflow.control.scheduler import Scheduler, Timing
+from canaryflow.engine.checks import Settings
+from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
+from canaryflow.local import state as state_mod
+from canaryflow.local.envoy import EnvoyProcess
+from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
+from canaryflow.local.procs import Command, Supervised, free_port
+from canaryflow.local.prometheus import PrometheusProcess
+from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
+from canaryflow.metrics.factory import PrometheusFactory
+from canaryflow.metrics.prometheus import HttpOptions
+from canaryflow.metrics.runner import MetricRunner
+from canaryflow.notify.dispatch import AlertDispatcher
+from canaryflow.routing.envoy import admin as envoy_admin
+from canaryflow.routing.envoy.files import XdsFiles
+from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
+from canaryflow.routing.envoy.router import EnvoyRouter
+from canaryflow.store import sqlite
+
+log = logging.getLogger(__name__)
+
+#: The seed's Istio ingress gateway, served whether or not its Gateway object was applied.
+DEFAULT_GATEWAYS = ("istio-system/public-gateway",)
+#: In-cluster names of Prometheus and the load tester in Flagger's and the seed's manifests.
+PROMETHEUS_HOSTS = ("flagger-prometheus.istio-system", "prometheus.istio-system", "prometheus")
+LOADTESTER_HOSTS = ("flagger-loadtester", "flagger-loadtester.*")
+GATEWAY_HOSTS = ("istio-gateway.istio-system", "istio-ingressgateway.istio-system")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Options:
+    state_dir: state_mod.StateDir
+    timing: Timing = dataclasses.field(default_factory=Timing)
+    settings: Settings = dataclasses.field(default_factory=Settings)
+
+
+class RuntimeError_(Exception):
+    """The runtime cannot start (already running, a part failed)."""
+
+
+class LocalRuntime:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.dirs = options.state_dir
+        self.ports: dict[str, Any] = {}
+        self.started_at = time.time()
+        self._stack = contextlib.AsyncExitStack()
+        self._record_task: asyncio.Task[None] | None = None
+
+    # -- start and stop ------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        dirs = self.dirs
+        dirs.create()
+        if dirs.running_pid() not in (None, os.getpid()):
+            raise RuntimeError_(f"a runtime already runs with state directory {dirs.root} (pid {dirs.running_pid()})")
+        reaped = dirs.reap_orphans()
+        if reaped:
+            log.warning("stopped %d processes left by a previous runtime: %s", len(reaped), reaped)
+        self.ports = self._choose_ports((dirs.record() or {}).get("ports", {}))
+        db = sqlite.connect(dirs.db)
+        self.objects = ObjectStore(db)
+        self.catalog = StoreCatalog(self.objects)
+        self.mesh = self._initial_mesh()
+        self.files = XdsFiles(dirs.envoy)
+        self.router = EnvoyRouter(self.files, envoy_admin.EnvoyAdmin(self._url("admin")), self.mesh)
+        self.router.write()
+        self.envoy = EnvoyProcess(self.files, admin_port=self.ports["admin"], log_path=dirs.logs / "envoy.log")
+        await self.envoy.start()
+        self._stack.push_async_callback(self.envoy.stop)
+        self.prometheus = PrometheusProcess(
+            dirs.prometheus, port=self.ports["prometheus"], envoy_admin=self._url("admin"),
+            log_path=dirs.logs / "prometheus.log",
+        )  # fmt: skip
+        await self.prometheus.start()
+        self._stack.push_async_callback(self.prometheus.stop)
+        self.loadtester = self._loadtester()
+        await self.loadtester.start()
+        self._stack.push_async_callback(self.loadtester.stop)
+        self.workloads = ProcessWorkloads(
+            WorkloadsConfig(
+                state_dir=dirs.root,
+                lookup=self._lookup,
+                on_endpoints=self._on_endpoints,
+                extra_env=self.mesh_env(),
+            )
+        )
+        self._stack.push_async_callback(self.workloads.close)
+        self.recorder = Recorder()
+        self._build_control_loop(db)
+        self._record_task = asyncio.create_task(self._keep_record(), name="runtime record")
+        for body in self.objects.list("Canary"):
+            self.scheduler.apply(Canary.model_validate(body))
+
+    def _build_control_loop(self, db: Any) -> None:
+        proxy = self._url("proxy")
+        mesh_transport = httpx.AsyncHTTPTransport(proxy=proxy)
+        self.metrics = MetricRunner(
+            self.catalog, default_address=f"{self._url('prometheus')}",
+            factory=PrometheusFactory(HttpOptions(transport=mesh_transport)),
+        )  # fmt: skip
+        self.hooks = HttpHookRunner(HttpHookConfig(transport=httpx.AsyncHTTPTransport(proxy=proxy)))
+        adapters = Adapters(
+            workload=self.workloads,
+            router=self.router,
+            metrics=self.metrics,
+            hooks=self.hooks,
+            alerts=AlertDispatcher(self.catalog),
+            store=sqlite.SqliteStatusStore(db),
+            events=sqlite.SqliteEventSink(db),
+            recorder=self.recorder,
+            settings=self.options.settings,
+        )
+        self.status_store = adapters.store
+        self.events = adapters.events
+        self.executor = Executor(adapters, SystemClock())
+        self.scheduler = Scheduler(self.executor, SystemClock(), self.options.timing)
+
+    async def stop(self) -> None:
+        if self._record_task is not None:
+            self._record_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._record_task
+        await self.scheduler.close()
+        await self.metrics.close()
+        await self.hooks.aclose()
+        await self.router.aclose()
+        await self._stack.aclose()
+        self.dirs.write_record({**self.record(), "pid": None, "children": []})
+
+    # -- applying objects ------------------------------------------------------------------------------------------
+    async def changed(self, changes: list[Change]) -> None:
+        """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed."""
+        for change in changes:
+            key = f"{change.namespace}/{change.name}"
+            if change.kind == "Canary" and change.action in ("created", "configured"):
+                self.scheduler.apply(Canary.model_validate(change.body))
+            elif change.kind == "Canary" and change.action == "deleted":
+                await self._forget(Canary.model_validate(change.body))
+            elif change.kind in ("Deployment", "ConfigMap", "Secret"):
+                for canary_key in self.scheduler.keys:
+                    if canary_key.split("/")[0] == change.namespace:
+                        self.scheduler.wake(canary_key)
+            del key
+
+    async def _forget(self, canary: Canary) -> None:
+        await self.scheduler.remove(canary.key)
+        await self.router.finalize(canary)
+        if canary.spec.revert_on_deletion:
+            await self.workloads.finalize(canary)
+        await self.status_store.delete(canary.key)
+
+    # -- wiring ---------------------------------------------------------------------------------------------------
+    def _choose_ports(self, previous: dict[str, Any]) -> dict[str, Any]:
+        """The same ports as last time where they are free (stable URLs across restarts), new ones otherwise."""
+
+        def port(name: str, old: Any) -> int:
+            return old if isinstance(old, int) and _free(old) else free_port()
+
+        ports: dict[str, Any] = {
+            n: port(n, previous.get(n)) for n in ("api", "admin", "proxy", "prometheus", "loadtester")
+        }
+        old_gateways = previous.get("gateways") or {}
+        ports["gateways"] = {g: port(g, old_gateways.get(g)) for g in self._gateway_names()}
+        return ports
+
+    def _gateway_names(self) -> list[str]:
+        return list(DEFAULT_GATEWAYS)
+
+    def _initial_mesh(self) -> Mesh:
+        gateways = tuple(Gateway(name, port) for name, port in self.ports["gateways"].items())
+        first_gateway = next(iter(self.ports["gateways"].values()))
+        aliases = (
+            Alias("prometheus", PROMETHEUS_HOSTS, self.ports["prometheus"]),
+            Alias("loadtester", LOADTESTER_HOSTS, self.ports["loadtester"]),
+            Alias("gateway", GATEWAY_HOSTS, first_gateway),
+        )
+        return Mesh(proxy_port=self.ports["proxy"], aliases=aliases, gateways=gateways)
+
+    def _url(self, part: str) -> str:
+        return f"http://127.0.0.1:{self.ports[part]}"
+
+    def mesh_env(self) -> dict[str, str]:
+        proxy = self._url("proxy")
+        return {
+            "http_proxy": proxy,
+            "HTTP_PROXY": proxy,
+            "no_proxy": "127.0.0.1,localhost",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+
+    def _loadtester(self) -> Supervised:
+        argv = [sys.executable, "-m", "canaryflow.loadtester", "--port", str(self.ports["loadtester"]),
+                "--proxy", self._url("proxy")]  # fmt: skip
+        url = f"{self._url('loadtester')}/healthz"
+
+        async def ready() -> bool:
+            try:
+                async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+                    return (await client.get(url)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return Supervised(Command("loadtester", argv, self.dirs.logs / "loadtester.log"), ready)
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get(kind, namespace, name)
+
+    async def _on_endpoints(self, namespace: str, workload: str, ports: list[int]) -> None:
+        self.mesh = self.mesh.with_workload(Workload(namespace, workload, tuple(Endpoint(p) for p in ports)))
+        await self.router.update_mesh(self.mesh)
+
+    # -- what the API shows --------------------------------------------------------------------------------------
+    def process_health(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = [
+            {"name": name, "pid": part.pid, "health": "running" if part.running else "down"}
+            for name, part in (("envoy", self.envoy), ("prometheus", self.prometheus), ("loadtester", self.loadtester))
+        ]
+        parts[0]["restarts"] = self.envoy.restarts
+        for p in self.workloads.processes():
+            parts.append({
+                "name": f"{p['namespace']}/{p['workload']}-{p['replica']}", "pid": p.get("pid"), "port": p.get("port"),
+                "health": "ready" if p.get("ready") else "not ready", "restarts": p.get("restarts", 0),
+                "version": p.get("version"),
+            })  # fmt: skip
+        return parts
+
+    def deployment_status(self, namespace: str, name: str) -> dict[str, Any]:
+        mine = [p for p in self.workloads.processes() if (p["namespace"], p["workload"]) == (namespace, name)]
+        ready = sum(1 for p in mine if p.get("ready"))
+        return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine), "availableReplicas": ready}
+
+    def deployments(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Applied Deployments, and the ``<name>-primary`` copies the canaries made of them (as Flagger's)."""
+        items = []
+        targets = {(c.metadata.namespace, c.spec.target_ref.name) for c in self.canaries()}
+        for item in self.objects.list("Deployment", namespace):
+            ns, name = item["metadata"]["namespace"], item["metadata"]["name"]
+            item["status"] = self.deployment_status(ns, name)
+            items.append(item)
+            if (ns, name) in targets:
+                primary = {**item, "metadata": {**item["metadata"], "name": f"{name}-primary"}}
+                primary["status"] = self.deployment_status(ns, f"{name}-primary")
+                items.append(primary)
+        return items
+
+    def canaries(self) -> list[Canary]:
+        return [Canary.model_validate(body) for body in self.objects.list("Canary")]
+
+    def services(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The Services Flagger creates for each canary (apex, -primary, -canary) and the applied ones."""
+        items = self.objects.list("Service", namespace)
+        for canary in self.canaries():
+            ns = canary.metadata.namespace
+            if namespace not in (None, ns):
+                continue
+            svc, target, port = canary.service_name, canary.spec.target_ref.name, canary.spec.service.port
+            for name, workload in ((svc, f"{target}-primary"), (f"{svc}-primary", f"{target}-primary"),
+                                   (f"{svc}-canary", target)):  # fmt: skip
+                items.append({
+                    "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                    "spec": {"selector": {"app": workload}, "ports": [{"name": "http", "port": port}]},
+                    "status": {"endpoints": [f"127.0.0.1:{e.port}" for e in self.mesh.endpoints(ns, workload)]},
+                })  # fmt: skip
+        return items
+
+    # -- the record --------------------------------------------------------------------------------------------------
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "api": self._url("api"),
+            "meshProxy": self._url("proxy"),
+            "envoyAdmin": self._url("admin"),
+            "prometheus": self._url("prometheus"),
+            "loadtester": self._url("loadtester"),
+            "gateways": {name: f"http://127.0.0.1:{port}" for name, port in self.ports["gateways"].items()},
+        }
+
+    def children(self) -> list[dict[str, Any]]:
+        out = []
+        parts = [("envoy", self.envoy.pid), ("prometheus", self.prometheus.pid), ("loadtester", self.loadtester.pid)]
+        parts += [(p["name"], p["pid"]) for p in self.workloads.processes() if p.get("pid")]
+        for name, pid in parts:
+            line = state_mod.cmdline(pid) if pid else None
+            if pid and line:
+                out.append({"name": name, "pid": pid, "cmdline": line})
+        return out
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "cmdline": state_mod.cmdline(os.getpid()),
+            "startedAt": self.started_at,
+            "ports": self.ports,
+            "endpoints": self.endpoints(),
+            "children": self.children(),
+        }
+
+    async def _keep_record(self) -> None:
+        while True:
+            self.dirs.write_record(self.record())
+            await asyncio.sleep(1.0)
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
