@@ -1,64 +1,214 @@
-"""``canaryflow demo``: the seed scenario on the seed repository's unchanged manifests.
+"""``canaryflow demo``: the seed scenario, end to end, on the local runtime (real Envoy, Prometheus, processes
+and traffic) with the seed repository's unchanged manifests.
 
-Until the local runtime (real Envoy, Prometheus, processes) lands, the demo drives the real engine on simulated
-time with in-memory adapters: it shows the same decisions, event by event, but no real traffic flows. It says
-so in its output.
+Like a user of the seed repository, the demo changes a copy of it (a new image tag in a kustomization, a faulty
+release) and applies it: (a) first deploy → Initialized; (b) new backend tag → progressive canary under the
+load-test webhook's traffic → Succeeded; (c) new frontend tag → A/B test, Firefox and ``type=insider`` traffic
+reach the canary, other traffic never does → Succeeded; (d) a faulty backend release (HTTP 500s, 1 s delays) →
+rolled back while the primary keeps serving. ``--time-scale`` shortens the analysis intervals (documented in the
+README); the default makes the whole demo end within about five minutes.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import httpx
+import yaml
 from rich.console import Console
+from rich.table import Table
 
-from canaryflow.api.canary import Canary
-from canaryflow.api.validate import validate_paths
-from canaryflow.control.simulate import Prediction, simulate
+from canaryflow.cli.client import CliError, Runtime, sources
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "gitops-istio"
 
 
-def load_canaries(root: Path) -> dict[str, Canary]:
-    report = validate_paths([str(root / "apps")])
-    if not report.ok:
-        raise SystemExit("\n".join(str(p) for p in report.problems))
-    return {r.metadata.name: r for _, r in report.resources if isinstance(r, Canary)}
+@dataclasses.dataclass
+class Outcome:
+    step: str
+    expected: str
+    outcome: str = "not reached"
+    seconds: float = 0.0
+    canary_requests: int = 0
+    failed_requests: int = 0
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == self.expected
 
 
-async def scenario(canaries: dict[str, Canary]) -> list[tuple[str, str, Prediction]]:
-    backend, frontend = canaries["backend"], canaries["frontend"]
-    return [
-        ("new backend tag: progressive canary", "Succeeded", await simulate(backend)),
-        ("new frontend tag: A/B test for Firefox and type=insider", "Succeeded", await simulate(frontend)),
-        # the seed's rollback section: 500s and 1 s delays push error-rate and latency over their limits
-        (
-            "faulty backend release (HTTP 500s, 1 s delays)",
-            "Failed",
-            await simulate(backend, {"error-rate": 20.0, "latency": 1000.0}),
-        ),
-    ]
+class Demo:
+    def __init__(self, root: Path, work: Path, console: Console, time_scale: float) -> None:
+        self.repo = work / "gitops-istio"
+        shutil.copytree(root, self.repo)
+        self.runtime = Runtime(str(work / "state"))
+        self.console = console
+        self.time_scale = time_scale
 
-
-def run(out: TextIO, root: Path = EXAMPLES) -> int:
-    console = Console(file=out, width=120)
-    console.print("[bold]canaryflow demo[/bold]: the seed scenario on", str(root))
-    console.print(
-        "[yellow]simulated time, in-memory adapters: the local runtime with real Envoy and Prometheus is "
-        "not built yet[/yellow]"
-    )
-    results = asyncio.run(scenario(load_canaries(root)))
-    ok = True
-    for title, expected, p in results:
-        good = p.outcome == expected
-        ok &= good
-        mark = "[green]✓[/green]" if good else "[red]✗[/red]"
-        console.print(
-            f"{mark} {title}: [bold]{p.outcome}[/bold] after {p.seconds:.0f} s of analysis "
-            f"({len(p.steps)} ticks), canary exposure {p.exposure:.2f} full-traffic-minutes"
+    # -- plumbing ---------------------------------------------------------------------------------------------------
+    def apply(self, *paths: str) -> None:
+        response = self.runtime.request(
+            "POST", "/apply", json={"sources": sources([str(self.repo / p) for p in paths]), "namespace": None}
         )
-        for step in p.steps:
-            for event in step.events:
-                console.print(f"    {step.seconds:6.0f}s  {step.phase:<16} {event}")
+        if response.status_code != 200:
+            raise CliError("apply refused: " + "; ".join(response.json().get("problems", [])))
+
+    def canary(self, name: str) -> dict[str, Any]:
+        items = self.runtime.json("GET", "/objects/canaries", params={"namespace": "prod", "name": name})["items"]
+        return dict(items[0])
+
+    def wait(self, name: str, phases: tuple[str, ...], since: str = "", timeout: float = 300.0) -> str:
+        """Wait until the canary is in one of ``phases`` with a status newer than ``since``."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            status = self.canary(name).get("status", {})
+            phase = status.get("phase", "")
+            if phase != last:
+                self.console.print(f"    {name}: {phase} (weight {status.get('canaryWeight', 0)})")
+                last = phase
+            if phase in phases and status.get("lastAppliedSpec") != since:
+                return str(phase)
+            time.sleep(0.5)
+        return f"timed out in {last}"
+
+    def set_tag(self, app: str, tag: str) -> None:
+        path = self.repo / "apps" / app / "kustomization.yaml"
+        path.write_text(re.sub(r"newTag: \S+", f"newTag: {tag}", path.read_text()))
+
+    def inject_faults(self, app: str) -> None:
+        path = self.repo / "apps" / app / "deployment.yaml"
+        doc = yaml.safe_load(path.read_text())
+        env = doc["spec"]["template"]["spec"]["containers"][0].setdefault("env", [])
+        env += [
+            {"name": "CANARYFLOW_FAULT_ERROR_RATE", "value": "0.5"},
+            {"name": "CANARYFLOW_FAULT_DELAY", "value": "1s"},
+        ]
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def counts(self, workload: str) -> tuple[int, int]:
+        """Requests served by a workload, and how many failed (5xx), from the mesh's Istio metrics."""
+        record = self.runtime.dirs.record() or {}
+        url = record["endpoints"]["prometheus"] + "/api/v1/query"
+        selector = f'destination_workload="{workload}",destination_workload_namespace="prod"'
+        total = failed = 0
+        for expr, key in ((f"sum(istio_requests_total{{{selector}}})", "total"),
+                          (f'sum(istio_requests_total{{{selector},response_code=~"5.."}})', "failed")):  # fmt: skip
+            data = httpx.get(url, params={"query": expr}, trust_env=False, timeout=5).json()["data"]["result"]
+            value = int(float(data[0]["value"][1])) if data else 0
+            total, failed = (value, failed) if key == "total" else (total, value)
+        return total, failed
+
+    def mesh(self) -> httpx.Client:
+        record = self.runtime.dirs.record() or {}
+        return httpx.Client(proxy=record["endpoints"]["meshProxy"], timeout=5.0, trust_env=False)
+
+    def gateway(self) -> str:
+        record = self.runtime.dirs.record() or {}
+        return str(next(iter(record["endpoints"]["gateways"].values())))
+
+    # -- the scenario ------------------------------------------------------------------------------------------------
+    def first_deploy(self) -> Outcome:
+        out, start = Outcome("(a) first deploy of backend and frontend", "Initialized"), time.monotonic()
+        self.apply("apps/namespace.yaml", "istio/gateway", "apps/backend", "apps/frontend")
+        phases = {self.wait(app, ("Initialized",), timeout=180) for app in ("backend", "frontend")}
+        out.outcome = phases.pop() if len(phases) == 1 else ", ".join(sorted(phases))
+        out.seconds = time.monotonic() - start
+        return out
+
+    def progressive(self) -> Outcome:
+        out, start = Outcome("(b) new backend tag: progressive canary", "Succeeded"), time.monotonic()
+        before = self.canary("backend")["status"].get("lastAppliedSpec", "")
+        self.set_tag("backend", "6.1.1")
+        self.apply("apps/backend")
+        out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
+        out.seconds = time.monotonic() - start
+        out.canary_requests, out.failed_requests = self.counts("backend")
+        with self.mesh() as client:
+            version = client.get("http://backend.prod:9898/version").json().get("version")
+        out.note = f"primary serves {version}"
+        if version != "6.1.1":
+            out.outcome = f"{out.outcome}, but primary serves {version}"
+        return out
+
+    def ab_test(self) -> Outcome:
+        out, start = Outcome("(c) new frontend tag: A/B test", "Succeeded"), time.monotonic()
+        before = self.canary("frontend")["status"].get("lastAppliedSpec", "")
+        self.set_tag("frontend", "6.1.1")
+        self.apply("apps/frontend")
+        self.wait("frontend", ("Progressing",), since=before, timeout=120)
+        seen: Counter[str] = Counter()
+        firefox = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}
+        with httpx.Client(timeout=5.0, trust_env=False) as client:
+            while self.canary("frontend")["status"].get("phase") == "Progressing":
+                for label, headers in (("firefox", firefox), ("insider", {"cookie": "type=insider"}), ("other", {})):
+                    try:
+                        version = client.get(self.gateway() + "/", headers=headers).json().get("version")
+                    except (httpx.HTTPError, ValueError):
+                        version = "error"
+                    seen[f"{label}→{version}"] += 1
+                time.sleep(0.2)
+        out.outcome = self.wait("frontend", ("Succeeded", "Failed"), since=before)
+        out.seconds = time.monotonic() - start
+        out.canary_requests, out.failed_requests = self.counts("frontend")
+        leaked = seen["other→6.1.1"]
+        out.note = ", ".join(f"{k}: {v}" for k, v in sorted(seen.items()))
+        if leaked or not seen["firefox→6.1.1"] or not seen["insider→6.1.1"]:
+            out.outcome = f"{out.outcome}, but routing was wrong"
+        return out
+
+    def rollback(self) -> Outcome:
+        out, start = Outcome("(d) faulty backend release (500s, 1 s delays)", "Failed"), time.monotonic()
+        served_before = self.counts("backend")
+        before = self.canary("backend")["status"].get("lastAppliedSpec", "")
+        self.set_tag("backend", "6.1.2")
+        self.inject_faults("backend")
+        self.apply("apps/backend")
+        out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
+        out.seconds = time.monotonic() - start
+        total, failed = self.counts("backend")
+        out.canary_requests, out.failed_requests = total - served_before[0], failed - served_before[1]
+        with self.mesh() as client:
+            version = client.get("http://backend.prod:9898/version").json().get("version")
+        out.note = f"primary serves {version}"
+        if version != "6.1.1":
+            out.outcome = f"{out.outcome}, but primary serves {version}"
+        return out
+
+
+def run(out: TextIO, root: Path = EXAMPLES, time_scale: float = 0.2, keep: bool = False) -> int:
+    console = Console(file=out, width=130)
+    work = Path(tempfile.mkdtemp(prefix="canaryflow-demo-"))
+    console.print(f"[bold]canaryflow demo[/bold]: the seed scenario on a copy of {root} (state in {work}/state)")
+    demo = Demo(root, work, console, time_scale)
+    results: list[Outcome] = []
+    try:
+        demo.runtime.start(time_scale=time_scale, min_interval=10.0)
+        for step in (demo.first_deploy, demo.progressive, demo.ab_test, demo.rollback):
+            console.print(f"[bold]{step.__name__.replace('_', ' ')}[/bold]")
+            results.append(step())
+    except (CliError, httpx.HTTPError, KeyError) as exc:
+        console.print(f"[red]demo stopped: {exc}[/red]")
+    finally:
+        demo.runtime.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    table = Table(title="canaryflow demo")
+    for column in ("step", "outcome", "duration", "canary requests", "failed requests", "notes"):
+        table.add_column(column)
+    for r in results:
+        mark = "[green]✓[/green] " if r.ok else "[red]✗[/red] "
+        table.add_row(r.step, mark + r.outcome, f"{r.seconds:.0f}s", str(r.canary_requests), str(r.failed_requests),
+                      r.note)  # fmt: skip
+    console.print(table)
+    ok = len(results) == 4 and all(r.ok for r in results)
+    console.print("[green]all four outcomes happened[/green]" if ok else "[red]the demo did not complete[/red]")
     return 0 if ok else 1

@@ -67,11 +67,16 @@ def simulate(
 
 
 @app.command()
-def demo() -> None:
-    """Run the seed scenario (progressive canary, A/B test, rollback of a faulty release)."""
+def demo(
+    time_scale: Annotated[
+        float, typer.Option(help="Shorten analysis intervals (0.2: the seed's 15s become 3s).")
+    ] = 0.2,
+    keep: Annotated[bool, typer.Option(help="Keep the working copy and state directory.")] = False,
+) -> None:
+    """Run the seed scenario on the local runtime: progressive canary, A/B test, rollback of a faulty release."""
     from canaryflow.cli import demo as demo_command
 
-    raise typer.Exit(demo_command.run(sys.stdout))
+    raise typer.Exit(demo_command.run(sys.stdout, time_scale=time_scale, keep=keep))
 
 
 from canaryflow.cli import local as _local  # noqa: E402
