@@ -1,0 +1,1 @@
+"""Tests of the hooks package: Flagger's webhook calls over HTTP, and the in-memory runner."""
