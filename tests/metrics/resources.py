@@ -10,7 +10,9 @@ import yaml
 from canaryflow.api.canary import Canary, CanaryMetric
 from canaryflow.api.metrictemplate import MetricTemplate
 
-SEED_TEMPLATES = Path("/work/shared/fixtures/gitops-istio/istio/gateway/flagger-metrics.yaml")
+SEED_TEMPLATES = (
+    Path(__file__).resolve().parents[2] / "examples" / "gitops-istio" / "istio" / "gateway" / "flagger-metrics.yaml"
+)
 
 
 def canary(*metrics: dict[str, Any], name: str = "backend", namespace: str = "prod", **spec: Any) -> Canary:

@@ -15,17 +15,22 @@ from canaryflow.api.duration import Duration
 
 
 class StringMatch(Model):
-    """Exactly one of ``exact``, ``prefix`` or ``regex`` (Istio's StringMatch)."""
+    """At most one of ``exact``, ``prefix``, ``suffix`` or ``regex`` (Istio's StringMatch).
+
+    ``suffix`` is not Istio's: Flagger's CRD accepts it in ``analysis.match`` headers, for the meshes that
+    have it.
+    """
 
     exact: str | None = None
     prefix: str | None = None
+    suffix: str | None = None
     regex: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> StringMatch:
-        kinds = [k for k in ("exact", "prefix", "regex") if getattr(self, k) is not None]
+        kinds = [k for k in ("exact", "prefix", "suffix", "regex") if getattr(self, k) is not None]
         if len(kinds) > 1:
-            raise ValueError(f"set only one of exact, prefix or regex (got {', '.join(kinds)})")
+            raise ValueError(f"set only one of exact, prefix, suffix or regex (got {', '.join(kinds)})")
         return self
 
 

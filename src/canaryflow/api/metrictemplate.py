@@ -39,7 +39,8 @@ class MetricProvider(Model):
         "splunk",
     ]
     address: str | None = None
-    headers: dict[str, str] | None = None
+    # Go's http.Header, as in Flagger's CRD: every header name maps to a list of values.
+    headers: dict[str, list[str]] | None = None
     secret_ref: LocalObjectReference | None = None
     region: str | None = None
     insecure_skip_verify: bool = False

@@ -1,0 +1,210 @@
+"""Validating the resources canaryflow owns (Canary, MetricTemplate, AlertProvider in ``flagger.app/v1beta1``)
+with the pydantic models, and saying what is wrong the way a user reads their YAML:
+
+    apps/canary.yaml:31: Canary/backend: spec.analysis.stepWeigth: unknown field; did you mean stepWeight?
+
+Documents of other kinds (Deployments, HPAs, Flux objects...) are skipped, not judged. Values are checked as the
+Kubernetes API server would type them (strictly: ``port: "80"`` is a string, not a number), so what passes here
+is also accepted by the generated CRDs. Pydantic's messages are rephrased in :mod:`canaryflow.api.messages`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable, Sequence
+
+import pydantic
+
+from canaryflow.api import loader, messages, suggest
+from canaryflow.api.alertprovider import AlertProvider
+from canaryflow.api.canary import API_VERSION, Canary
+from canaryflow.api.metrictemplate import MetricTemplate
+
+GROUP = API_VERSION.partition("/")[0]
+Resource = Canary | MetricTemplate | AlertProvider
+OWNED_KINDS: dict[str, type[Resource]] = {
+    "Canary": Canary,
+    "MetricTemplate": MetricTemplate,
+    "AlertProvider": AlertProvider,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in one document, with where it is."""
+
+    source: str
+    line: int
+    subject: str  # "Canary/backend"; empty for a file that could not be read or parsed
+    path: str  # "spec.analysis.metrics[0].thresholdRange"; empty for the document as a whole
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return ": ".join(part for part in (where, self.subject, self.path, self.message) if part)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skipped:
+    """A document of a kind canaryflow does not own."""
+
+    source: str
+    line: int
+    kind: str  # "Deployment"; "YAML list", "YAML scalar" or "no kind" when it is no Kubernetes object
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    """The verdict on one document: a valid resource, problems, or skipped (exactly one of the three)."""
+
+    document: loader.Document
+    resource: Resource | None = None
+    problems: tuple[Problem, ...] = ()
+    skipped: Skipped | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Report:
+    """Everything found in a set of files: the valid resources, the problems and what was skipped."""
+
+    resources: list[tuple[loader.Document, Resource]] = dataclasses.field(default_factory=list)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    skipped: list[Skipped] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, checked: Checked) -> None:
+        if checked.resource is not None:
+            self.resources.append((checked.document, checked.resource))
+        self.problems.extend(checked.problems)
+        if checked.skipped is not None:
+            self.skipped.append(checked.skipped)
+
+
+def validate_paths(paths: Iterable[str]) -> Report:
+    """Load ``paths`` (files, directories, ``-`` for stdin) and check every document in them."""
+    loaded = loader.load_paths(paths)
+    report = validate_documents(loaded.documents)
+    report.problems[:0] = [Problem(p.source, p.line, "", "", p.message) for p in loaded.problems]
+    return report
+
+
+def validate_documents(documents: Iterable[loader.Document]) -> Report:
+    report = Report()
+    for document in documents:
+        for each in _unlisted(document):
+            report.add(check(each))
+    return report
+
+
+def _unlisted(document: loader.Document) -> list[loader.Document]:
+    """The items of a ``kind: List`` (what ``kubectl get canaries -o yaml`` prints), else the document."""
+    body = document.body
+    if (
+        isinstance(body, dict)
+        and body.get("apiVersion") == "v1"
+        and body.get("kind") == "List"
+        and isinstance(body.get("items"), list)
+    ):
+        return [document.part(("items", i)) for i in range(len(body["items"]))]
+    return [document]
+
+
+def check(document: loader.Document) -> Checked:
+    """Judge one document: skip what canaryflow does not own, validate what it does."""
+    body = document.body
+    if not isinstance(body, dict):
+        what = "YAML list" if isinstance(body, list) else "YAML scalar"  # a JSON patch, say: not an object
+        return Checked(document, skipped=Skipped(document.source, document.line, what))
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    ours = group == GROUP or suggest.closest(group, [GROUP]) == GROUP
+    model = OWNED_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        if ours:
+            return _kind_problem(document, kind)
+        label = kind if isinstance(kind, str) and kind else "no kind"
+        return Checked(document, skipped=Skipped(document.source, document.line, label))
+    if api_version != API_VERSION:
+        if group and not ours:
+            # Another project's resource that happens to share the name (e.g. some.io/v1 Canary).
+            return Checked(document, skipped=Skipped(document.source, document.line, f"{kind} ({api_version})"))
+        return _api_version_problem(document, str(kind), api_version)
+    try:
+        resource = model.model_validate(body, strict=True, by_alias=True, by_name=False)
+    except pydantic.ValidationError as exc:
+        return Checked(document, problems=tuple(_problems(document, model, exc)))
+    return Checked(document, resource=resource)
+
+
+def subject(document: loader.Document) -> str:
+    """``KIND/NAME`` of a document, as problems name it."""
+    body = document.body if isinstance(document.body, dict) else {}
+    meta = body.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    kind = body.get("kind")
+    kind = kind if isinstance(kind, str) and kind else "<no kind>"
+    return f"{kind}/{name if isinstance(name, str) and name else '<unnamed>'}"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``spec.analysis.metrics[0].thresholdRange``; keys that are not plain names are quoted
+    (``metadata.labels["app.kubernetes.io/name"]``)."""
+    out = ""
+    for segment in path:
+        if isinstance(segment, int):
+            out += f"[{segment}]"
+        elif segment and all(c.isalnum() or c in "_-" for c in segment):
+            out += f".{segment}" if out else segment
+        else:
+            out += f'["{segment}"]'
+    return out
+
+
+def _kind_problem(document: loader.Document, kind: object) -> Checked:
+    owned = ", ".join(OWNED_KINDS)
+    if not isinstance(kind, str) or not kind:
+        message = f"kind is missing: {GROUP} resources are {owned}"
+    else:
+        guess = suggest.closest(kind, OWNED_KINDS)
+        hint = f"did you mean {guess}?" if guess else f"{GROUP} resources are {owned}"
+        message = f"unknown kind {kind!r}; {hint}"
+    problem = Problem(document.source, document.line_of(("kind",)), subject(document), "kind", message)
+    return Checked(document, problems=(problem,))
+
+
+def _api_version_problem(document: loader.Document, kind: str, api_version: object) -> Checked:
+    if api_version is None:
+        message = f"apiVersion is missing; a {kind} is {API_VERSION}"
+    else:
+        message = f"apiVersion {api_version} is not supported: canaryflow, like Flagger 1.x, reads {kind} as "
+        message += API_VERSION
+    line = document.line_of(("apiVersion",))
+    return Checked(document, problems=(Problem(document.source, line, subject(document), "apiVersion", message),))
+
+
+def _problems(
+    document: loader.Document, model: type[pydantic.BaseModel], exc: pydantic.ValidationError
+) -> list[Problem]:
+    """One problem per thing wrong: pydantic reports a value that fits no member of ``int | str`` once per
+    member, and those reports are merged into one."""
+    name = subject(document)
+    located = [(suggest.walk(model, error["loc"]), error) for error in exc.errors(include_url=False)]
+    problems: list[Problem] = []
+    for (path, union), group in itertools.groupby(located, key=lambda pair: (pair[0].path, pair[0].union)):
+        errors = list(group)
+        if union is not None:
+            message = messages.union(union, [e for _, e in errors])
+            problems.append(_problem(document, name, path, message))
+            continue
+        for where, error in errors:
+            problems.append(_problem(document, name, path, messages.describe(model, where, error)))
+    # Pydantic lists unknown fields after the other errors of their object: the order of the file reads better.
+    return sorted(problems, key=lambda problem: problem.line)
+
+
+def _problem(document: loader.Document, name: str, path: tuple[str | int, ...], message: str) -> Problem:
+    return Problem(document.source, document.line_of(path), name, format_path(path), message)
