@@ -1,0 +1,158 @@
+"""Supervised helper processes of the local runtime (Envoy, Prometheus): start, readiness, restart, stop.
+
+A ``Supervised`` process is restarted when it exits without being asked to: at once after its first crash (the
+mesh must be back within a second), then with a backoff doubling up to ``max_backoff`` while it keeps crashing.
+It runs in its own session so a terminal's Ctrl-C reaches the runtime only, which then stops it by its PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+_POLL = 0.02
+_STABLE = 10.0  # a process that ran this long before exiting crashed once, not in a loop
+
+
+class ProcessError(RuntimeError):
+    """A helper process could not be started or did not become ready."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] | None = None
+
+
+class Supervised:
+    """One helper process, kept running until ``stop``.
+
+    ``ready`` answers whether the process serves; ``before_restart`` runs before each restart (Envoy puts its
+    last good configuration back there).
+    """
+
+    def __init__(
+        self,
+        command: Command,
+        ready: Callable[[], Awaitable[bool]],
+        *,
+        before_restart: Callable[[], None] | None = None,
+        max_backoff: float = 1.0,
+    ) -> None:
+        self.command = command
+        self._ready = ready
+        self._before_restart = before_restart
+        self._max_backoff = max_backoff
+        self._process: asyncio.subprocess.Process | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status of the current child while it is down (before its restart), else None."""
+        return self._process.returncode if self._process is not None else None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start the process and wait until it is ready; ``ProcessError`` with its log's tail otherwise."""
+        self._stopping = False
+        await self._spawn()
+        await self.wait_ready(timeout)
+        self._watcher = asyncio.create_task(self._watch(), name=f"supervise {self.command.name}")
+
+    async def wait_ready(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self._process is not None and self._process.returncode is not None and self._watcher is None:
+                raise ProcessError(f"{self.command.name} exited with {self._process.returncode}: {self.log_tail()}")
+            if await self._ready():
+                return
+            await asyncio.sleep(_POLL)
+        raise ProcessError(f"{self.command.name} not ready after {timeout:g}s: {self.log_tail()}")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop by PID: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.command.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    async def _spawn(self) -> None:
+        self.command.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **(self.command.env or {})}
+        with self.command.log_path.open("ab") as log:
+            try:
+                self._process = await asyncio.create_subprocess_exec(
+                    *self.command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                    env=env, start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                raise ProcessError(f"cannot start {self.command.name}: {exc}") from exc
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.0
+        while not self._stopping:
+            assert self._process is not None
+            started = loop.time()
+            code = await self._process.wait()
+            if self._stopping:
+                return
+            crash_loop = self.restarts > 0 and loop.time() - started < _STABLE
+            backoff = min(self._max_backoff, max(0.1, backoff * 2)) if crash_loop else 0.0
+            logger.warning("%s exited with %s; restarting in %.1fs", self.command.name, code, backoff)
+            await asyncio.sleep(backoff)
+            if self._before_restart is not None:
+                self._before_restart()
+            try:
+                await self._spawn()
+            except ProcessError as exc:
+                logger.error("%s", exc)
+                await asyncio.sleep(self._max_backoff)
+                continue
+            self.restarts += 1

@@ -1,0 +1,155 @@
+"""The local Prometheus: scrapes Envoy every second and relabels its cluster stats into Istio's metrics.
+
+Envoy counts each workload's requests in the cluster ``<namespace>_<workload>``. The scrape renames
+``envoy_cluster_external_upstream_rq`` to ``istio_requests_total`` and
+``envoy_cluster_external_upstream_rq_time_{bucket,sum,count}`` to
+``istio_request_duration_milliseconds_{bucket,sum,count}``, adding ``destination_workload``,
+``destination_workload_namespace``, ``response_code`` and ``reporter="destination"``, so Istio
+MetricTemplates and Flagger's built-in checks run unchanged.
+
+Only the *external* series are mapped, each to one name: Envoy counts its own mirrored copies as internal
+requests, which keeps shadow traffic out of the canary's numbers; mapping two source series to one name would
+silently drop one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from canaryflow.local.procs import Command, ProcessError, Supervised
+from canaryflow.routing.envoy.model import CLUSTER_NAME_PATTERN
+
+Json = dict[str, Any]
+ISTIO_METRICS = {
+    "envoy_cluster_external_upstream_rq": "istio_requests_total",
+    "envoy_cluster_external_upstream_rq_time_bucket": "istio_request_duration_milliseconds_bucket",
+    "envoy_cluster_external_upstream_rq_time_sum": "istio_request_duration_milliseconds_sum",
+    "envoy_cluster_external_upstream_rq_time_count": "istio_request_duration_milliseconds_count",
+}
+
+
+def istio_relabelling() -> list[Json]:
+    """``metric_relabel_configs`` turning Envoy's per-workload cluster stats into Istio's standard metrics."""
+    sources = "|".join(ISTIO_METRICS)
+    workload = ["__name__", "envoy_cluster_name"]
+    rules: list[Json] = [
+        _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "destination_workload_namespace", "${1}"),
+        _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "destination_workload", "${2}"),
+        _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "reporter", "destination"),
+        _rule(
+            [*workload, "envoy_response_code"],
+            f"envoy_cluster_external_upstream_rq;{CLUSTER_NAME_PATTERN};(.+)",
+            "response_code",
+            "${3}",
+        ),
+    ]
+    # Renaming last: the rules above still see Envoy's names. Exact names only (see the module docstring).
+    rules += [_rule(workload, f"{src};{CLUSTER_NAME_PATTERN}", "__name__", dst) for src, dst in ISTIO_METRICS.items()]
+    return rules
+
+
+def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s") -> Json:
+    """Prometheus' configuration: one job scraping Envoy's admin API every ``scrape_interval``.
+
+    ``envoy_admin`` is ``host:port`` or a URL such as ``http://127.0.0.1:9901``.
+    """
+    target = urllib.parse.urlsplit(envoy_admin).netloc if "://" in envoy_admin else envoy_admin
+    return {
+        # Prometheus refuses a scrape timeout longer than the interval; its default (10s) is.
+        "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval},
+        "scrape_configs": [
+            {
+                "job_name": "envoy",
+                "metrics_path": "/stats/prometheus",
+                "static_configs": [{"targets": [target]}],
+                "metric_relabel_configs": istio_relabelling(),
+            }
+        ],
+    }
+
+
+def _rule(source: list[str], regex: str, target: str, replacement: str) -> Json:
+    return {"source_labels": source, "separator": ";", "regex": regex, "target_label": target,
+            "replacement": replacement, "action": "replace"}  # fmt: skip
+
+
+class PrometheusProcess:
+    """Prometheus on ``127.0.0.1:port`` with its data and configuration under ``directory``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int,
+        envoy_admin: str,
+        log_path: Path,
+        binary: str | None = None,
+        scrape_interval: str = "1s",
+    ) -> None:
+        self.directory = directory
+        self.port = port
+        self.envoy_admin = envoy_admin
+        self._log_path = log_path
+        self._binary = binary
+        self._scrape_interval = scrape_interval
+        self._process: Supervised | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
+
+    async def ready(self) -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+                return (await client.get(f"{self.url}/-/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def start(self, timeout: float = 15.0) -> None:
+        binary = self._binary or shutil.which("prometheus") or "/usr/bin/prometheus"
+        if not Path(binary).exists():
+            raise ProcessError("Prometheus is not installed: apt-get install --no-install-recommends prometheus")
+        config = self.write_config()
+        argv = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=2d",
+        ]
+        self._process = Supervised(Command("prometheus", argv, self._log_path), self.ready)
+        await self._process.start(timeout)
+
+    def write_config(self) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "prometheus.yml"
+        # JSON is YAML: no YAML writer needed for a generated file.
+        path.write_text(json.dumps(prometheus_config(self.envoy_admin, scrape_interval=self._scrape_interval)))
+        return path
+
+    async def reload(self) -> None:
+        """Re-read a rewritten configuration (``--web.enable-lifecycle``)."""
+        self.write_config()
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            response = await client.post(f"{self.url}/-/reload")
+        if response.status_code != 200:
+            raise ProcessError(f"Prometheus refused its configuration: {response.text.strip()}")
+
+    async def stop(self) -> None:
+        if self._process is not None:
+            await self._process.stop()
