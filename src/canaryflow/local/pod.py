@@ -1,0 +1,188 @@
+"""One replica of a workload: what its process runs (built from the pod template through the image catalog),
+and the supervised process with its readiness prober.
+
+The prober runs for as long as the replica does, so readiness is known without waiting when the engine asks and
+the mesh hears at once when a replica stops serving (a crash takes it out of the endpoints within ``_POLL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from canaryflow.local import images, podspec, probes, procs
+from canaryflow.local.probes import STARTUP_PERIOD, Probe
+
+_POLL = 0.05
+# A crash-looping process is restarted at most this far apart (the kubelet's CrashLoopBackOff, shortened).
+MAX_BACKOFF = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """What one replica runs: its command, full environment, readiness probe and reported version."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    probe: Probe
+    probe_env: Mapping[str, str]
+    version: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Blueprint:
+    """Everything a replica of one template needs besides its name and port."""
+
+    namespace: str
+    template: Mapping[str, Any]
+    source: podspec.ConfigSource  # where its ConfigMaps and Secrets are read
+    extra_env: Mapping[str, str]
+    bin_dir: Path
+    time_scale: float
+
+
+def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
+    """``make(pod name, host port)`` for the template's one application container (Istio's are the mesh's).
+
+    Raises ``ImageError`` at once when the template has no single runnable container; ``make`` raises
+    ``PodError`` (a missing ConfigMap), ``ImageError`` (an image or command the catalog cannot run) or
+    ``ValueError`` (a probe that cannot run locally).
+    """
+    b = blueprint
+    runnable = [c for c in podspec.containers(b.template) if not images.is_mesh_provided(c)]
+    if len(runnable) != 1:
+        names = ", ".join(str(c.get("name")) for c in runnable) or "none"
+        raise images.ImageError(f"a pod runs exactly one application container locally (found: {names})")
+    container = runnable[0]
+    path = f"{b.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+    def make(pod_name: str, port: int) -> ProcessSpec:
+        env = podspec.container_env(container, podspec.Pod(pod_name, b.namespace, b.template), b.source)
+        words = {k: podspec.expand_all(container[k], env) for k in ("command", "args") if container.get(k)}
+        base = {**b.extra_env, "HOSTNAME": pod_name, "PATH": path}
+        host = images.resolve({**container, **words}, port, {**base, **env})
+        full = {**host.env, **base, **env}
+        # The demo app serves everything on one port, so each declared container port maps to it.
+        ports = {host.container_port: port} | {int(p["containerPort"]): port for p in container.get("ports") or ()}
+        probe = Probe.from_container(container, ports, b.time_scale)
+        return ProcessSpec(host.argv, full, probe, probes.probe_env(full, str(b.bin_dir)), host.version)
+
+    return make
+
+
+class Replica:
+    """One process and its readiness prober."""
+
+    def __init__(self, name: str, index: int, port: int, revision: str, spec: ProcessSpec, log_path: Path) -> None:
+        self.name, self.index, self.port, self.revision, self.spec = name, index, port, revision, spec
+        command = procs.Command(name, spec.argv, log_path, spec.env)
+        self.process = procs.Supervised(command, _serving, before_restart=self._exited, max_backoff=MAX_BACKOFF)
+        self.ready = False
+        self.problem = "starting"
+        self.exit_code: int | None = None
+        self._prober: asyncio.Task[None] | None = None
+
+    @property
+    def exits(self) -> int:
+        if self.process.pid is None:  # not started yet
+            return 0
+        return self.process.restarts + (0 if self.process.running else 1)
+
+    async def start(self, client: httpx.AsyncClient, changed: Callable[[], None]) -> None:
+        log_path = self.process.command.log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as out:
+            out.write(f"--- {self.name} (revision {self.revision}, version {self.spec.version}) on port {self.port}\n")
+        await self.process.start()
+        self._prober = asyncio.create_task(self._probe_loop(client, changed), name=f"probe {self.name}")
+
+    async def stop(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+        self.ready = False
+        await self.process.stop()
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.process.command.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        tail: list[str] = []
+        for line in reversed(text.strip().splitlines()):
+            if line.startswith("--- "):
+                break
+            if line.strip() and (not tail or tail[-1] != line):  # a crash loop repeats the same line
+                tail.append(line.strip())
+            if len(tail) == lines:
+                break
+        return " | ".join(reversed(tail))
+
+    def _exited(self) -> None:
+        # Called by the supervisor just before a restart, while the exited child is still at hand.
+        code = _exit_code(self.process)
+        self.exit_code = self.exit_code if code is None else code
+
+    async def _probe_loop(self, client: httpx.AsyncClient, changed: Callable[[], None]) -> None:
+        timing, seen, ever_ready, successes, failures = self.spec.probe.timing, -1, False, 0, 0
+        while True:
+            if not self.process.running:
+                self._exited()
+                self._set(False, "process exited", changed)
+                await asyncio.sleep(_POLL)
+                continue
+            if self.process.restarts != seen:  # a (re)started process: its initial delay applies again
+                seen, ever_ready, successes, failures = self.process.restarts, False, 0, 0
+                self._set(False, "starting", changed)
+                if not await self._nap(timing.initial_delay):
+                    continue
+            try:
+                problem = await self.spec.probe.check(client, self.spec.probe_env)
+            except Exception as exc:  # a probe that cannot run fails; the prober itself must keep going
+                problem = f"probe failed: {exc!r}"
+            if problem is None:
+                successes, failures = successes + 1, 0
+                if successes >= timing.success_threshold:
+                    ever_ready = True
+                    self._set(True, "", changed)
+            else:
+                successes, failures = 0, failures + 1
+                self.problem = problem
+                if failures >= timing.failure_threshold or not ever_ready:
+                    self._set(False, problem, changed)
+            await self._nap(timing.period if ever_ready else min(timing.period, STARTUP_PERIOD))
+
+    async def _nap(self, seconds: float) -> bool:
+        """Sleep, waking early (and answering False) if the process stops."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if not self.process.running:
+                return False
+            await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
+        return self.process.running
+
+    def _set(self, ready: bool, problem: str, changed: Callable[[], None]) -> None:
+        self.problem = "" if ready else (problem or self.problem)
+        if ready != self.ready:
+            self.ready = ready
+            changed()
+
+
+async def _serving() -> bool:
+    return True  # Supervised.start returns at once; readiness is the prober's job
+
+
+def _exit_code(process: procs.Supervised) -> int | None:
+    # Supervised keeps only its current child; while the process is down, that child holds the exit status.
+    child = getattr(process, "_process", None)
+    code = getattr(child, "returncode", None)
+    return code if isinstance(code, int) else None

@@ -1,0 +1,293 @@
+"""Workloads of the local runtime: a Deployment target as supervised host processes (the ``Workload`` seam).
+
+For a Canary targeting Deployment ``backend`` there are two workloads, as in Kubernetes: ``backend-primary``
+runs a copy of the target's pod template taken at initialization and at each promotion (with copies of the
+tracked ConfigMaps and Secrets), and ``backend`` (the canary) runs the target's current template at the
+replicas the engine asked for. Each replica is a process on its own loopback port (``replicas``); containers
+become host commands through the image catalog (``images``). The primary's copy and the canary's scale are kept
+in ``workloads/<namespace>/<target>.json`` under the state directory, so a restarted runtime brings back the
+same primary: in Kubernetes they would be objects in the cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from canaryflow.api.canary import Canary
+from canaryflow.engine.effects import Readiness, Revision
+from canaryflow.local import images, pod, podspec
+from canaryflow.local.pod import ProcessSpec
+from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
+from canaryflow.workloads.base import WorkloadError
+
+__all__ = ["Lookup", "ProcessWorkloads", "WorkloadsConfig"]
+
+#: ``(kind, namespace, name)`` → the stored object (``Deployment``, ``ConfigMap``, ``Secret``,
+#: ``HorizontalPodAutoscaler``), or None.
+Lookup = Callable[[str, str, str], Mapping[str, Any] | None]
+_KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
+_COPIED_FIELDS = ("data", "binaryData", "stringData", "type")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkloadsConfig:
+    state_dir: Path
+    lookup: Lookup
+    on_endpoints: EndpointsCallback  # (namespace, workload, ready host ports): the mesh follows it
+    extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. the mesh's http_proxy
+    time_scale: float = 1.0  # multiplies probe delays and periods (the demo's shortened time)
+
+
+@dataclasses.dataclass(slots=True)
+class _Target:
+    namespace: str
+    name: str
+    primary: ReplicaSet
+    canary: ReplicaSet
+    state: dict[str, Any]  # {"primary": {"template", "configs", "replicas"} | None, "canaryReplicas": int | None}
+    canary_problem: tuple[str, bool] | None = None  # why the canary's template cannot run, and if retriable
+
+
+class ProcessWorkloads:
+    """The ``Workload`` Protocol for Deployment targets, on host processes."""
+
+    def __init__(self, config: WorkloadsConfig) -> None:
+        self.config = config
+        self._bin = images.install_tools(config.state_dir / "bin")
+        # Probes talk to loopback directly, never through the mesh's proxy from the environment.
+        self._client = httpx.AsyncClient(trust_env=False)
+        self._context = Context(config.state_dir / "logs", self._client, config.on_endpoints)
+        self._targets: dict[str, _Target] = {}
+
+    # -- the Workload Protocol ----------------------------------------------------------------------------------
+    async def initialize(self, canary: Canary) -> None:
+        target, deployment = self._target(canary), self._deployment(canary)
+        if target.state["primary"] is None:
+            target.state["primary"] = self._copy(canary, deployment, self._replicas(canary, deployment))
+            self._save(target)
+        self._run_primary(target)
+        self._follow(canary, target, deployment)
+
+    async def revision(self, canary: Canary) -> Revision:
+        target, deployment = self._target(canary), self._deployment(canary)
+        self._follow(canary, target, deployment)
+        configs = podspec.tracked(deployment, self._live(target.namespace))
+        checksums = tuple(sorted((key, podspec.checksum(key.split("/")[0], obj)) for key, obj in configs.items()))
+        return Revision(podspec.spec_hash(podspec.template_of(deployment)), checksums)
+
+    async def primary_readiness(self, canary: Canary) -> Readiness:
+        target = self._target(canary)
+        name = target.primary.name
+        if target.state["primary"] is None:
+            return Readiness(False, f"{name} not ready: not initialized")
+        self._run_primary(target)
+        ready, why = target.primary.readiness(_threshold(canary.spec.effective_analysis.primary_ready_threshold))
+        return Readiness(ready, "" if ready else f"{name} not ready: {why}")
+
+    async def canary_readiness(self, canary: Canary) -> Readiness:
+        target = self._target(canary)
+        self._follow(canary, target, self._deployment(canary))
+        if target.canary_problem is not None:
+            problem, retriable = target.canary_problem
+            return Readiness(False, f"{target.name} not ready: {problem}", retriable)
+        ready, why = target.canary.readiness(_threshold(canary.spec.effective_analysis.canary_ready_threshold))
+        return Readiness(ready, "" if ready else f"{target.name} not ready: {why}")
+
+    async def scale_canary_up(self, canary: Canary) -> None:
+        target, deployment = self._target(canary), self._deployment(canary)
+        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        self._save(target)
+        self._follow(canary, target, deployment)
+
+    async def scale_canary_to_zero(self, canary: Canary) -> None:
+        target = self._target(canary)
+        target.state["canaryReplicas"] = 0
+        self._save(target)
+        target.canary_problem = None
+        target.canary.apply(Desired("", 0, _nothing))
+        await target.canary.converged()
+
+    async def promote(self, canary: Canary) -> None:
+        """Copy the target's template and configs to the primary; the primary rolls to it in the background
+        (new processes first, old ones stopped once the new are ready) and reports ready when done."""
+        target, deployment = self._target(canary), self._deployment(canary)
+        previous = target.state["primary"]
+        replicas = podspec.replicas(deployment)
+        if canary.spec.autoscaler_ref is not None or replicas is None:  # an autoscaler owns the primary's scale
+            replicas = previous["replicas"] if previous else self._replicas(canary, deployment)
+        target.state["primary"] = self._copy(canary, deployment, replicas)
+        self._save(target)
+        self._run_primary(target)
+
+    async def finalize(self, canary: Canary) -> None:
+        """Revert on deletion: the target runs at its own replicas again."""
+        target, deployment = self._target(canary), self._deployment(canary)
+        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        self._save(target)
+        self._follow(canary, target, deployment)
+
+    # -- for the runtime ----------------------------------------------------------------------------------------
+    async def remove(self, canary: Canary) -> None:
+        """The Canary is gone: stop its primary and forget the copy (the target's processes stay as they are)."""
+        target = self._target(canary)
+        target.state["primary"] = None
+        self._save(target)
+        target.primary.apply(Desired("", 0, _nothing))
+        await target.primary.converged()
+
+    def processes(self) -> list[dict[str, Any]]:
+        """Every replica process, for ``canaryflow status``."""
+        out = []
+        for target in self._targets.values():
+            for workload in (target.primary, target.canary):
+                for r in sorted(workload.replicas, key=lambda r: r.index):
+                    out.append({
+                        "name": r.name, "namespace": target.namespace, "workload": workload.name,
+                        "replica": r.index, "pid": r.process.pid, "port": r.port, "ready": r.ready,
+                        "restarts": r.process.restarts, "version": r.spec.version, "revision": r.revision,
+                    })  # fmt: skip
+        return out
+
+    def logs(self, namespace: str, workload: str, lines: int = 50) -> str:
+        """The last ``lines`` of each replica's log of ``workload`` (``backend`` or ``backend-primary``)."""
+        paths = sorted((self.config.state_dir / "logs" / namespace).glob(f"{workload}-[0-9]*.log"))
+        if not paths:
+            raise WorkloadError(f"deployment {namespace}/{workload} has no logs")
+        parts = []
+        for path in paths:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"==> {path.stem} <==\n" + "\n".join(text))
+        return "\n\n".join(parts)
+
+    async def close(self) -> None:
+        """Stop every process (by PID, through its supervisor) and the probes' client."""
+        for target in self._targets.values():
+            await target.canary.close()
+            await target.primary.close()
+        await self._client.aclose()
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _target(self, canary: Canary) -> _Target:
+        namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
+        if canary.spec.target_ref.kind != "Deployment":
+            raise WorkloadError(f"{canary.spec.target_ref.kind} targets do not run locally; use a Deployment")
+        key = f"{namespace}/{name}"
+        target = self._targets.get(key)
+        if target is None:
+            state = {"primary": None, "canaryReplicas": None}
+            path = self._state_path(namespace, name)
+            if path.exists():
+                state |= json.loads(path.read_text())
+            primary = ReplicaSet(namespace, f"{name}-primary", self._context)
+            target = self._targets[key] = _Target(
+                namespace, name, primary, ReplicaSet(namespace, name, self._context), state
+            )
+        return target
+
+    def _deployment(self, canary: Canary) -> Mapping[str, Any]:
+        namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
+        deployment = self.config.lookup("Deployment", namespace, name)
+        if deployment is None:
+            raise WorkloadError(f"deployment {namespace}/{name} not found")
+        return deployment
+
+    def _live(self, namespace: str) -> podspec.ConfigSource:
+        return lambda kind, name: self.config.lookup(_KINDS[kind], namespace, name)
+
+    def _copy(self, canary: Canary, deployment: Mapping[str, Any], replicas: int) -> dict[str, Any]:
+        """What the primary runs: the template and the tracked configs' data as they are now."""
+        configs = podspec.tracked(deployment, self._live(canary.metadata.namespace))
+        copies = {key: {f: obj[f] for f in _COPIED_FIELDS if f in obj} for key, obj in configs.items()}
+        return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas}
+
+    def _run_primary(self, target: _Target) -> None:
+        copy = target.state["primary"]
+        copies: dict[str, Any] = copy["configs"]
+        live = self._live(target.namespace)
+
+        def source(kind: str, name: str) -> Mapping[str, Any] | None:
+            key = f"{kind}/{name}"
+            return copies[key] if key in copies else live(kind, name)  # untracked configs are shared, as in Flagger
+
+        try:
+            target.primary.apply(self._desired(target, copy["template"], copies, copy["replicas"], source))
+        except (images.ImageError, podspec.PodError, ValueError) as exc:
+            raise WorkloadError(f"{target.primary.name}: {exc}") from exc
+
+    def _follow(self, canary: Canary, target: _Target, deployment: Mapping[str, Any]) -> None:
+        """Keep the canary's processes on the target's current template and configs (a Deployment's rollout)."""
+        replicas = target.state["canaryReplicas"]
+        if replicas is None:  # not scaled by the engine yet: the target's own scale
+            replicas = self._replicas(canary, deployment)
+        live = self._live(target.namespace)
+        template = podspec.template_of(deployment)
+        try:
+            configs = podspec.tracked(deployment, live)
+            desired = self._desired(target, template, configs, replicas, live)
+        except (images.ImageError, ValueError) as exc:
+            target.canary_problem = (str(exc), False)  # the same template will never run: no use waiting
+            return
+        except podspec.PodError as exc:
+            target.canary_problem = (str(exc), True)  # e.g. a ConfigMap not applied yet
+            return
+        target.canary_problem = None
+        target.canary.apply(desired)
+
+    def _desired(
+        self, target: _Target, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
+        source: podspec.ConfigSource,
+    ) -> Desired:  # fmt: skip
+        sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
+        revision = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
+        make = pod.builder(
+            pod.Blueprint(target.namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
+        )
+        if replicas > 0:
+            make(f"{target.name}-{revision}-check", 0)  # fail here, with the reason, rather than in a replica
+        return Desired(revision, replicas, make)
+
+    def _replicas(self, canary: Canary, deployment: Mapping[str, Any]) -> int:
+        """The target's own scale: ``spec.replicas``, else its autoscaler's minimum, else 1."""
+        replicas = podspec.replicas(deployment)
+        return replicas if replicas is not None else max(1, self._autoscaler_min(canary))
+
+    def _scale_from_zero(self, canary: Canary, deployment: Mapping[str, Any], target: _Target) -> int:
+        """Flagger's ScaleFromZero: the target's replicas if > 0, else the primary's, else the HPA's min if > 1."""
+        replicas = podspec.replicas(deployment) or 0
+        primary = target.state["primary"]
+        if replicas <= 0 and primary is not None:
+            replicas = int(primary["replicas"])
+        return replicas if replicas > 0 else max(1, self._autoscaler_min(canary))
+
+    def _autoscaler_min(self, canary: Canary) -> int:
+        ref = canary.spec.autoscaler_ref
+        if ref is None or ref.kind != "HorizontalPodAutoscaler":
+            return 1
+        hpa = self.config.lookup("HorizontalPodAutoscaler", canary.metadata.namespace, ref.name) or {}
+        return int((hpa.get("spec") or {}).get("minReplicas") or 1)
+
+    def _state_path(self, namespace: str, name: str) -> Path:
+        return self.config.state_dir / "workloads" / namespace / f"{name}.json"
+
+    def _save(self, target: _Target) -> None:
+        path = self._state_path(target.namespace, target.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(target.state, sort_keys=True))
+        os.replace(tmp, path)  # a crash leaves the old copy or the new one, never half of one
+
+
+def _threshold(value: int | None) -> int:
+    return 100 if value is None else value
+
+
+def _nothing(pod_name: str, port: int) -> ProcessSpec:
+    raise AssertionError("no replica is built for zero replicas")
