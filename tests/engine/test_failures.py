@@ -49,7 +49,7 @@ async def test_primary_not_ready_blocks_initialization() -> None:
     h.target.primary_ready = False
     rows = await h.ticks(2)
     assert [r.phase for r in rows] == ["Initializing", "Initializing"]
-    assert rows[0].events == ("podinfo-primary.test not ready: podinfo-primary not ready",)
+    assert rows[0].events == ("podinfo-primary not ready",)
     h.target.primary_ready = True
     assert (await h.tick()).phase == "Initialized"
 

@@ -23,7 +23,7 @@ Files = Annotated[list[str] | None, typer.Option("-f", "--filename", help="File,
 Namespace = Annotated[str | None, typer.Option("-n", "--namespace")]
 Output = Annotated[str | None, typer.Option("-o", "--output", help="json, yaml or wide")]
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _fail(error: Exception) -> typer.Exit:

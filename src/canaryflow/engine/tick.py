@@ -133,7 +133,7 @@ class Tick:
                 primary = yield from ask(PrimaryReadiness(), Readiness)
                 if not primary.ready:
                     primary_ref = f"{self.spec.target_ref.name}-primary.{self.canary.metadata.namespace}"
-                    yield from self._event(f"{primary_ref} not ready: {primary.message}", warning=True)
+                    yield from self._event(primary.message or f"{primary_ref} not ready", warning=True)
                     return self.result
             yield ScaleCanaryToZero()
         yield ReconcileRouting()

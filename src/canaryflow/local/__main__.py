@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -15,14 +17,22 @@ from canaryflow.local import api, state
 from canaryflow.local.runtime import LocalRuntime, Options
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would end the process before the runtime stops its
+    children: the runtime handles the signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(options: Options) -> None:
     runtime = LocalRuntime(options)
     await runtime.start()
     config = uvicorn.Config(
         api.build(runtime), host="127.0.0.1", port=runtime.ports["api"], log_level="warning", lifespan="off"
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -40,6 +50,7 @@ def main() -> None:
     parser.add_argument("--no-values", choices=[p.value for p in NoValuesPolicy], default="fail")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the runtime's log
     options = Options(
         state.StateDir(state.resolve(args.state_dir)),
         Timing(scale=args.time_scale, min_interval=args.min_interval),

@@ -170,8 +170,9 @@ class LocalRuntime:
     async def _forget(self, canary: Canary) -> None:
         await self.scheduler.remove(canary.key)
         await self.router.finalize(canary)
-        if canary.spec.revert_on_deletion:
+        if canary.spec.revert_on_deletion:  # give the target its replicas back before its primary goes
             await self.workloads.finalize(canary)
+        await self.workloads.remove(canary)
         await self.status_store.delete(canary.key)
 
     # -- wiring ---------------------------------------------------------------------------------------------------
