@@ -94,18 +94,19 @@ class Demo:
         ]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
-    def counts(self, workload: str) -> tuple[int, int]:
-        """Requests served by a workload, and how many failed (5xx), from the mesh's Istio metrics."""
+    def counts(self, workload: str, seconds: float) -> tuple[int, int]:
+        """Requests a workload served in the last ``seconds``, and how many failed (5xx), from the mesh's Istio
+        metrics (``increase`` copes with Envoy's counters starting again when a workload's cluster comes back)."""
         record = self.runtime.dirs.record() or {}
         url = record["endpoints"]["prometheus"] + "/api/v1/query"
         selector = f'destination_workload="{workload}",destination_workload_namespace="prod"'
-        total = failed = 0
-        for expr, key in ((f"sum(istio_requests_total{{{selector}}})", "total"),
-                          (f'sum(istio_requests_total{{{selector},response_code=~"5.."}})', "failed")):  # fmt: skip
+        window = f"{int(seconds) + 5}s"
+        values = []
+        for extra in ("", ',response_code=~"5.."'):
+            expr = f"sum(increase(istio_requests_total{{{selector}{extra}}}[{window}]))"
             data = httpx.get(url, params={"query": expr}, trust_env=False, timeout=5).json()["data"]["result"]
-            value = int(float(data[0]["value"][1])) if data else 0
-            total, failed = (value, failed) if key == "total" else (total, value)
-        return total, failed
+            values.append(round(float(data[0]["value"][1])) if data else 0)
+        return values[0], values[1]
 
     def mesh(self) -> httpx.Client:
         record = self.runtime.dirs.record() or {}
@@ -131,7 +132,7 @@ class Demo:
         self.apply("apps/backend")
         out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
         out.seconds = time.monotonic() - start
-        out.canary_requests, out.failed_requests = self.counts("backend")
+        out.canary_requests, out.failed_requests = self.counts("backend", out.seconds)
         with self.mesh() as client:
             version = client.get("http://backend.prod:9898/version").json().get("version")
         out.note = f"primary serves {version}"
@@ -158,7 +159,7 @@ class Demo:
                 time.sleep(0.2)
         out.outcome = self.wait("frontend", ("Succeeded", "Failed"), since=before)
         out.seconds = time.monotonic() - start
-        out.canary_requests, out.failed_requests = self.counts("frontend")
+        out.canary_requests, out.failed_requests = self.counts("frontend", out.seconds)
         leaked = seen["other→6.1.1"]
         out.note = ", ".join(f"{k}: {v}" for k, v in sorted(seen.items()))
         if leaked or not seen["firefox→6.1.1"] or not seen["insider→6.1.1"]:
@@ -167,15 +168,13 @@ class Demo:
 
     def rollback(self) -> Outcome:
         out, start = Outcome("(d) faulty backend release (500s, 1 s delays)", "Failed"), time.monotonic()
-        served_before = self.counts("backend")
         before = self.canary("backend")["status"].get("lastAppliedSpec", "")
         self.set_tag("backend", "6.1.2")
         self.inject_faults("backend")
         self.apply("apps/backend")
         out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
         out.seconds = time.monotonic() - start
-        total, failed = self.counts("backend")
-        out.canary_requests, out.failed_requests = total - served_before[0], failed - served_before[1]
+        out.canary_requests, out.failed_requests = self.counts("backend", out.seconds)
         with self.mesh() as client:
             version = client.get("http://backend.prod:9898/version").json().get("version")
         out.note = f"primary serves {version}"
