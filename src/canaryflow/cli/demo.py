@@ -126,19 +126,7 @@ class Demo:
         return out
 
     def progressive(self) -> Outcome:
-        out, start = Outcome("(b) new backend tag: progressive canary", "Succeeded"), time.monotonic()
-        before = self.canary("backend")["status"].get("lastAppliedSpec", "")
-        self.set_tag("backend", "6.1.1")
-        self.apply("apps/backend")
-        out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
-        out.seconds = time.monotonic() - start
-        out.canary_requests, out.failed_requests = self.counts("backend", out.seconds)
-        with self.mesh() as client:
-            version = client.get("http://backend.prod:9898/version").json().get("version")
-        out.note = f"primary serves {version}"
-        if version != "6.1.1":
-            out.outcome = f"{out.outcome}, but primary serves {version}"
-        return out
+        return self._backend_release(Outcome("(b) new backend tag: progressive canary", "Succeeded"), "6.1.1")
 
     def ab_test(self) -> Outcome:
         out, start = Outcome("(c) new frontend tag: A/B test", "Succeeded"), time.monotonic()
@@ -167,10 +155,16 @@ class Demo:
         return out
 
     def rollback(self) -> Outcome:
-        out, start = Outcome("(d) faulty backend release (500s, 1 s delays)", "Failed"), time.monotonic()
+        outcome = Outcome("(d) faulty backend release (500s, 1 s delays)", "Failed")
+        return self._backend_release(outcome, "6.1.2", faulty=True)
+
+    def _backend_release(self, out: Outcome, tag: str, faulty: bool = False) -> Outcome:
+        """Release ``tag`` of the backend; either way, the primary must serve 6.1.1 at the end."""
+        start = time.monotonic()
         before = self.canary("backend")["status"].get("lastAppliedSpec", "")
-        self.set_tag("backend", "6.1.2")
-        self.inject_faults("backend")
+        self.set_tag("backend", tag)
+        if faulty:
+            self.inject_faults("backend")
         self.apply("apps/backend")
         out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
         out.seconds = time.monotonic() - start
