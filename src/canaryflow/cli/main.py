@@ -79,6 +79,22 @@ def demo(
     raise typer.Exit(demo_command.run(sys.stdout, time_scale=time_scale, keep=keep))
 
 
+kube = typer.Typer(help="The Kubernetes side: see what the operator would create.", no_args_is_help=True)
+app.add_typer(kube, name="kube")
+
+
+@kube.command("render")
+def kube_render(
+    filename: Files,
+    weight: Annotated[int, typer.Option(help="The canary's share of traffic to render (0..100).")] = 0,
+    phase: Annotated[str, typer.Option(help="Canary phase (default: Initialized at 0, Progressing above).")] = "",
+) -> None:
+    """Print, offline, every object the operator would create or patch for these manifests (a YAML stream)."""
+    from canaryflow.kube.render import cli as render_cli
+
+    raise typer.Exit(render_cli.run_render(filename, weight, phase, sys.stdout, sys.stderr))
+
+
 from canaryflow.cli import local as _local  # noqa: E402
 
 _local.register(app)
