@@ -166,8 +166,7 @@ class Executor:
             await self.a.hooks.call(HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra))
 
     async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
-        severity = Severity(effect.severity.value)
-        for error in await self.a.alerts.send(canary, effect.message, severity, canary_fields(canary)):
+        for error in await self.a.alerts.send(canary, effect.message, effect.severity, canary_fields(canary)):
             await self.a.events.record(
                 Event(self.clock.now(), canary.key, fx.EventType.WARNING, f"alert not delivered: {error}")
             )

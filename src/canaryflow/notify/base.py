@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import Protocol
 
+from canaryflow.engine.effects import AlertSeverity as Severity
 
-class Severity(enum.StrEnum):
-    INFO = "info"
-    WARN = "warn"
-    ERROR = "error"
+__all__ = ["Alert", "Notifier", "NotifyError", "Severity"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
