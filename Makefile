@@ -32,6 +32,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/engine.py
+	$(PY) bench/dataplane.py --no-demo
 
 clean:
 	rm -rf $(VENV) .canaryflow

@@ -105,9 +105,13 @@ class Replica:
 
     async def stop(self) -> None:
         if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+            # Cancel until the prober is really done: a cancellation delivered as an awaited call completes can
+            # be lost, and waiting on the prober forever would freeze the replica set and its canary's ticks.
+            while not self._prober.done():
+                self._prober.cancel()
+                await asyncio.wait({self._prober}, timeout=1.0)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                self._prober.result()
         self.ready = False
         await self.process.stop()
 

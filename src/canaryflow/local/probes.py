@@ -100,7 +100,10 @@ class Probe:
 
     async def _tcp(self) -> str | None:
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), self.timing.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as the
+            # awaited call finishes, and a prober that ignores its cancel never lets its replica stop.
+            async with asyncio.timeout(self.timing.timeout):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
         except OSError as exc:
             return f"connect 127.0.0.1:{self.port}: {exc.strerror or exc}"
         writer.close()
@@ -119,7 +122,8 @@ class Probe:
         except OSError as exc:
             return f"exec {self.command[0]}: {exc.strerror or exc}"
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), self.timing.timeout)
+            async with asyncio.timeout(self.timing.timeout):  # not wait_for: see _tcp
+                output, _ = await process.communicate()
         finally:
             if process.returncode is None:  # timed out, or the prober was stopped: end our own child by PID
                 process.kill()
