@@ -156,7 +156,6 @@ class LocalRuntime:
     async def changed(self, changes: list[Change]) -> None:
         """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed."""
         for change in changes:
-            key = f"{change.namespace}/{change.name}"
             if change.kind == "Canary" and change.action in ("created", "configured"):
                 self.scheduler.apply(Canary.model_validate(change.body))
             elif change.kind == "Canary" and change.action == "deleted":
@@ -165,7 +164,6 @@ class LocalRuntime:
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
-            del key
 
     async def _forget(self, canary: Canary) -> None:
         await self.scheduler.remove(canary.key)
