@@ -1,0 +1,1 @@
+"""GitOps: Flux-compatible sources, kustomizations, image automation and receivers."""
