@@ -32,15 +32,22 @@ def check(body: dict[str, Any]) -> list[str]:
 def test_the_whole_seed_repository_validates(seed_dir: Path) -> None:
     report = validate.validate_paths([str(seed_dir)])
     assert report.problems == []
-    assert sorted((type(r).__name__, r.metadata.name) for _, r in report.resources) == [
+    assert sorted((r.kind, r.metadata.name) for _, r in report.resources) == [
         ("Canary", "backend"),
         ("Canary", "frontend"),
+        ("Kustomization", "apps"),
+        ("Kustomization", "istio-gateway"),
+        ("Kustomization", "istio-system"),
         ("MetricTemplate", "error-rate"),
         ("MetricTemplate", "latency"),
     ]
-    assert {"Deployment", "HorizontalPodAutoscaler", "Kustomization", "HelmRelease", "YAML list"} <= {
-        s.kind for s in report.skipped
-    }
+    assert {
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Kustomization (kustomize.config.k8s.io/v1beta1)",
+        "HelmRelease",
+        "YAML list",
+    } <= {s.kind for s in report.skipped}
 
 
 @pytest.mark.parametrize(
@@ -290,7 +297,7 @@ def test_wrong_api_versions_and_kinds_of_flagger_resources_are_errors(header: st
 def test_other_kinds_and_non_objects_are_skipped_not_judged() -> None:
     text = (
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {nonsense: true}\n---\n"
-        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n---\n"
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n---\n"
         "apiVersion: other.example.com/v1\nkind: Canary\n---\n"
         "- op: add\n  path: /spec\n---\n"
         "just text\n---\n"
@@ -300,7 +307,7 @@ def test_other_kinds_and_non_objects_are_skipped_not_judged() -> None:
     assert report.ok
     assert [(s.line, s.kind) for s in report.skipped] == [
         (1, "Deployment"),
-        (6, "Kustomization"),
+        (6, "HelmRelease"),
         (9, "Canary (other.example.com/v1)"),
         (12, "YAML list"),
         (15, "YAML scalar"),

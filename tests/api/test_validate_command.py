@@ -21,8 +21,8 @@ def test_the_seed_repository_is_valid(seed_dir: Path) -> None:
     code, out, err = run([str(seed_dir)])
     assert (code, out) == (0, "")
     skipped, summary = err.splitlines()
-    assert skipped.startswith("skipped 27 documents canaryflow does not own: ConfigMap, Deployment (3), ")
-    assert summary == "no problems; valid resources: 2 Canary, 2 MetricTemplate"
+    assert skipped.startswith("skipped 24 documents canaryflow does not own: ConfigMap, Deployment (3), ")
+    assert summary == "no problems; valid resources: 2 Canary, 3 Kustomization, 2 MetricTemplate"
 
 
 def test_each_problem_is_one_line_and_the_exit_status_is_1(write: Callable[[str, str], Path], seed_dir: Path) -> None:

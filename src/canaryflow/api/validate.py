@@ -1,33 +1,49 @@
-"""Validating the resources canaryflow owns (Canary, MetricTemplate, AlertProvider in ``flagger.app/v1beta1``)
-with the pydantic models, and saying what is wrong the way a user reads their YAML:
+"""Validating the resources canaryflow owns with the pydantic models, and saying what is wrong the way a user
+reads their YAML:
 
     apps/canary.yaml:31: Canary/backend: spec.analysis.stepWeigth: unknown field; did you mean stepWeight?
 
-Documents of other kinds (Deployments, HPAs, Flux objects...) are skipped, not judged. Values are checked as the
+Owned are Flagger's kinds (Canary, MetricTemplate, AlertProvider in ``flagger.app/v1beta1``) and Flux's
+(:data:`canaryflow.api.flux.MODELS`: GitRepository, Kustomization, the image and notification kinds, each in the
+versions accepted). In those groups an unknown kind or version is an error naming what is accepted; Flux kinds
+canaryflow does not model (HelmRepository, anything of ``helm.toolkit.fluxcd.io``) and documents of other groups
+(Deployments, HPAs, kustomize's own ``kustomization.yaml``...) are skipped, not judged. Values are checked as the
 Kubernetes API server would type them (strictly: ``port: "80"`` is a string, not a number), so what passes here
-is also accepted by the generated CRDs. Pydantic's messages are rephrased in :mod:`canaryflow.api.messages`.
+is also accepted by the CRDs. Pydantic's messages are rephrased in :mod:`canaryflow.api.messages`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pydantic
 
-from canaryflow.api import loader, messages, suggest
+from canaryflow.api import flux, loader, messages, suggest
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.canary import API_VERSION, Canary
 from canaryflow.api.metrictemplate import MetricTemplate
 
 GROUP = API_VERSION.partition("/")[0]
-Resource = Canary | MetricTemplate | AlertProvider
+Resource = Canary | MetricTemplate | AlertProvider | flux.FluxResource
 OWNED_KINDS: dict[str, type[Resource]] = {
     "Canary": Canary,
     "MetricTemplate": MetricTemplate,
     "AlertProvider": AlertProvider,
 }
+#: Every model canaryflow validates, by (group, version), then kind.
+REGISTRY: dict[tuple[str, str], dict[str, type[Resource]]] = {
+    (GROUP, API_VERSION.partition("/")[2]): OWNED_KINDS,
+    **{(group, version): dict(kinds) for group, versions in flux.MODELS.items() for version, kinds in versions.items()},
+}
+_GROUPS: dict[str, dict[str, Mapping[str, type[Resource]]]] = {}  # group -> version -> kind -> model
+for (_group, _version), _models in REGISTRY.items():
+    _GROUPS.setdefault(_group, {})[_version] = _models
+# kustomize reads a kustomization.yaml that has a kind but no apiVersion: it is not a Flux object left unversioned.
+_KUSTOMIZE_FILES = ("Kustomization",)
+# Flux's API groups end so; a misspelt one is still recognised as meant to be Flux's.
+_FLUX_SUFFIX = ".toolkit.fluxcd.io"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,24 +136,49 @@ def check(document: loader.Document) -> Checked:
         what = "YAML list" if isinstance(body, list) else "YAML scalar"  # a JSON patch, say: not an object
         return Checked(document, skipped=Skipped(document.source, document.line, what))
     kind, api_version = body.get("kind"), body.get("apiVersion")
-    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
-    ours = group == GROUP or suggest.closest(group, [GROUP]) == GROUP
-    model = OWNED_KINDS.get(kind) if isinstance(kind, str) else None
+    group, _, version = api_version.rpartition("/") if isinstance(api_version, str) else ("", "", "")
+    home = _our_group(group)
+    if home is None:
+        homes = [g for g in _GROUPS if isinstance(kind, str) and kind in _kinds(g)]
+        if not homes or group or kind in _KUSTOMIZE_FILES:
+            # Not ours; or another project's resource that happens to share the name (e.g. some.io/v1 Canary).
+            label = kind if isinstance(kind, str) and kind else "no kind"
+            label += f" ({api_version or 'no apiVersion'})" if homes else ""
+            return Checked(document, skipped=Skipped(document.source, document.line, label))
+        return _api_version_problem(document, str(kind), api_version, homes[0])
+    if not isinstance(kind, str) or kind not in _kinds(home) + _unmodelled(home):
+        return _kind_problem(document, kind, home)
+    if kind in _unmodelled(home):
+        return Checked(document, skipped=Skipped(document.source, document.line, kind))
+    model = REGISTRY.get((group, version), {}).get(kind)
     if model is None:
-        if ours:
-            return _kind_problem(document, kind)
-        label = kind if isinstance(kind, str) and kind else "no kind"
-        return Checked(document, skipped=Skipped(document.source, document.line, label))
-    if api_version != API_VERSION:
-        if group and not ours:
-            # Another project's resource that happens to share the name (e.g. some.io/v1 Canary).
-            return Checked(document, skipped=Skipped(document.source, document.line, f"{kind} ({api_version})"))
-        return _api_version_problem(document, str(kind), api_version)
+        return _api_version_problem(document, kind, api_version, home)
     try:
         resource = model.model_validate(body, strict=True, by_alias=True, by_name=False)
     except pydantic.ValidationError as exc:
-        return Checked(document, problems=tuple(_problems(document, model, exc)))
+        problems = _problems(document, model, exc)
+        return Checked(document, problems=tuple(_moved_fields(problems, exc, home, version, kind)))
     return Checked(document, resource=resource)
+
+
+def _kinds(group: str) -> list[str]:
+    """The kinds ``group`` has models for, in any version, in the order first declared."""
+    return list(dict.fromkeys(kind for kinds in _GROUPS[group].values() for kind in kinds))
+
+
+def _unmodelled(group: str) -> list[str]:
+    return list(flux.UNMODELLED.get(group, ()))
+
+
+def _our_group(group: str) -> str | None:
+    """The owned group ``group`` is, or was meant to be (``flager.app``); None for any other group."""
+    if group in _GROUPS:
+        return group
+    if group in flux.OTHER_GROUPS:
+        return None
+    if group.endswith(_FLUX_SUFFIX):
+        return suggest.closest(group, [g for g in _GROUPS if g.endswith(_FLUX_SUFFIX)])
+    return GROUP if suggest.closest(group, [GROUP]) == GROUP else None
 
 
 def subject(document: loader.Document) -> str:
@@ -164,24 +205,26 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-def _kind_problem(document: loader.Document, kind: object) -> Checked:
-    owned = ", ".join(OWNED_KINDS)
+def _kind_problem(document: loader.Document, kind: object, group: str) -> Checked:
+    known = _kinds(group) + _unmodelled(group)
+    listed = ", ".join(known)
     if not isinstance(kind, str) or not kind:
-        message = f"kind is missing: {GROUP} resources are {owned}"
+        message = f"kind is missing: {group} resources are {listed}"
     else:
-        guess = suggest.closest(kind, OWNED_KINDS)
-        hint = f"did you mean {guess}?" if guess else f"{GROUP} resources are {owned}"
+        guess = suggest.closest(kind, known)
+        hint = f"did you mean {guess}?" if guess else f"{group} resources are {listed}"
         message = f"unknown kind {kind!r}; {hint}"
     problem = Problem(document.source, document.line_of(("kind",)), subject(document), "kind", message)
     return Checked(document, problems=(problem,))
 
 
-def _api_version_problem(document: loader.Document, kind: str, api_version: object) -> Checked:
+def _api_version_problem(document: loader.Document, kind: str, api_version: object, group: str) -> Checked:
+    accepted = " or ".join(f"{group}/{version}" for version, kinds in _GROUPS[group].items() if kind in kinds)
     if api_version is None:
-        message = f"apiVersion is missing; a {kind} is {API_VERSION}"
+        message = f"apiVersion is missing; a {kind} is {accepted}"
     else:
-        message = f"apiVersion {api_version} is not supported: canaryflow, like Flagger 1.x, reads {kind} as "
-        message += API_VERSION
+        reader = "canaryflow, like Flagger 1.x," if group == GROUP else "canaryflow"
+        message = f"apiVersion {api_version} is not supported: {reader} reads {kind} as {accepted}"
     line = document.line_of(("apiVersion",))
     return Checked(document, problems=(Problem(document.source, line, subject(document), "apiVersion", message),))
 
@@ -204,6 +247,34 @@ def _problems(
             problems.append(_problem(document, name, path, messages.describe(model, where, error)))
     # Pydantic lists unknown fields after the other errors of their object: the order of the file reads better.
     return sorted(problems, key=lambda problem: problem.line)
+
+
+def _moved_fields(
+    problems: list[Problem], exc: pydantic.ValidationError, group: str, version: str, kind: str
+) -> list[Problem]:
+    """Say so when an unknown field is one of another version of the kind (``gitImplementation`` in
+    ``source.toolkit.fluxcd.io/v1``): the fix is then the apiVersion or the field, not a spelling."""
+    elsewhere: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if error["type"] != "extra_forbidden" or not loc:
+            continue
+        for other, kinds in _GROUPS[group].items():
+            model = kinds.get(kind)
+            if (
+                other != version
+                and model is not None
+                and str(loc[-1]) in suggest.field_names(suggest.walk(model, loc[:-1]).expected)
+            ):
+                path = format_path(suggest.walk(model, loc).path)
+                elsewhere[path] = f"unknown field in {group}/{version}; it is a field of {group}/{other}"
+                break
+    return [
+        dataclasses.replace(p, message=elsewhere[p.path])
+        if p.path in elsewhere and p.message.startswith("unknown field")
+        else p
+        for p in problems
+    ]
 
 
 def _problem(document: loader.Document, name: str, path: tuple[str | int, ...], message: str) -> Problem:

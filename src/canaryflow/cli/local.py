@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from canaryflow.cli import view
+from canaryflow.cli import gitops, view
 from canaryflow.cli.client import CliError, Runtime, sources
 
 StateDir = Annotated[
@@ -38,9 +38,17 @@ def register(app: typer.Typer) -> None:
         detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is ready.")] = False,
         time_scale: Annotated[float, typer.Option(help="Shorten every analysis interval (0.1: 15s → 1.5s).")] = 1.0,
         min_interval: Annotated[float, typer.Option(help="Floor of analysis intervals, before scaling.")] = 10.0,
+        git: Annotated[
+            str | None, typer.Option("--git", help="Follow this git repository (as flux bootstrap).")
+        ] = None,
+        branch: Annotated[str, typer.Option(help="Branch to follow, with --git.")] = "main",
+        path: Annotated[str, typer.Option(help="Path in the repository to apply, with --git.")] = "./",
         state_dir: StateDir = None,
     ) -> None:
-        """Start Envoy, Prometheus, the load tester and the control loop on loopback, then apply the files."""
+        """Start Envoy, Prometheus, the load tester and the control loop on loopback, then apply the files.
+
+        With --git the runtime follows a repository as Flux does: it creates the flux-system GitRepository and
+        Kustomization for --path, and applies each new commit."""
         runtime = Runtime(state_dir)
         try:
             if not runtime.running:
@@ -48,6 +56,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"runtime started (pid {pid}), state in {runtime.dirs.root}")
             if filename:
                 _apply(runtime, filename, None, delete=False)
+            if git:
+                text = gitops.bootstrap(git, branch, path)
+                _send(runtime, [{"source": "bootstrap (--git)", "text": text}], None, delete=False)
         except CliError as exc:
             raise _fail(exc) from None
         if detach:
@@ -104,10 +115,16 @@ def register(app: typer.Typer) -> None:
         watch: Annotated[bool, typer.Option("-w", "--watch")] = False,
         state_dir: StateDir = None,
     ) -> None:
-        """List canaries, deployments, services, metrictemplates or alertproviders."""
+        """List canaries, deployments, services, metrictemplates, alertproviders; or GitOps objects: sources,
+        kustomizations, images, receivers."""
         runtime = Runtime(state_dir)
         params = {k: v for k, v in (("namespace", namespace), ("name", name)) if v}
         try:
+            while kind in gitops.LISTINGS:
+                gitops.show(runtime, kind, namespace, output, console)
+                if not watch:
+                    return
+                time.sleep(2)
             while True:
                 listing = runtime.json("GET", f"/objects/{kind}", params=params)
                 if output in ("json", "yaml"):
@@ -165,6 +182,7 @@ def register(app: typer.Typer) -> None:
         ("retry", "Run the analysis of a failed revision again, unchanged."),
     ):
         _operation_command(app, operation, help_text)
+    gitops.register(app, console, _fail)
 
 
 def _operation_command(app: typer.Typer, operation: str, help_text: str) -> None:
@@ -187,8 +205,12 @@ def _operation_command(app: typer.Typer, operation: str, help_text: str) -> None
 
 
 def _apply(runtime: Runtime, paths: list[str], namespace: str | None, delete: bool) -> None:
+    _send(runtime, sources(paths), namespace, delete)
+
+
+def _send(runtime: Runtime, texts: list[dict[str, str]], namespace: str | None, delete: bool) -> None:
     response = runtime.request(
-        "POST", "/delete" if delete else "/apply", json={"sources": sources(paths), "namespace": namespace}
+        "POST", "/delete" if delete else "/apply", json={"sources": texts, "namespace": namespace}
     )
     data = response.json()
     if response.status_code == 422:

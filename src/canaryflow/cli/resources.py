@@ -36,7 +36,7 @@ def run_crds(out: TextIO) -> int:
 
 
 def _summary(report: validate.Report) -> str:
-    kinds = collections.Counter(type(resource).__name__ for _, resource in report.resources)
+    kinds = collections.Counter(resource.kind for _, resource in report.resources)
     valid = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
     verdict = "no problems" if report.ok else _count(len(report.problems), "problem")
     return f"{verdict}; valid resources: {valid}"

@@ -17,6 +17,7 @@ from canaryflow.api import loader
 from canaryflow.api.status import CanaryStatus
 from canaryflow.control.web import metrics_app
 from canaryflow.engine.machine import Operation
+from canaryflow.local import gitops_api
 from canaryflow.local.objects import Rejected
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def build(runtime: LocalRuntime) -> Starlette:
             Route("/events", events),
             Route("/canaries/{namespace}/{name}/{operation}", operate, methods=["POST"]),
             Route("/logs/{namespace}/{name}", logs),
+            *gitops_api.routes(runtime),
             Mount("/", metrics_app(runtime.recorder)),
         ]
     )

@@ -30,7 +30,19 @@ RUN = {
     "Canary": "flagger.app",
     "MetricTemplate": "flagger.app",
     "AlertProvider": "flagger.app",
+    # Flux's kinds: the GitOps controller reconciles them (canaryflow.gitops).
+    "GitRepository": "source.toolkit.fluxcd.io",
+    "Kustomization": "kustomize.toolkit.fluxcd.io",
+    "ImageRepository": "image.toolkit.fluxcd.io",
+    "ImagePolicy": "image.toolkit.fluxcd.io",
+    "ImageUpdateAutomation": "image.toolkit.fluxcd.io",
+    "Receiver": "notification.toolkit.fluxcd.io",
 }
+#: Kinds judged by the validator (typed models, path-precise messages) before they are stored.
+VALIDATED = frozenset(
+    {"Canary", "MetricTemplate", "AlertProvider", "GitRepository", "Kustomization", "ImageRepository", "ImagePolicy",
+     "ImageUpdateAutomation", "Receiver"}
+)  # fmt: skip
 #: Kinds whose job the local runtime does itself (the mesh, Flagger, Istio's installation): stored and reported
 #: as provided, never an error, so a whole GitOps repository applies unchanged.
 PROVIDED = {
@@ -90,7 +102,7 @@ def check(documents: Iterable[Document], default_namespace: str) -> list[tuple[d
         if not isinstance(metadata.get("name"), str) or not metadata["name"]:
             problems.append(f"{where}: metadata.name: required")
             continue
-        if kind in ("Canary", "MetricTemplate", "AlertProvider"):
+        if kind in VALIDATED:
             checked = validate.check(document)
             problems.extend(str(p) for p in checked.problems)
             if checked.problems:
@@ -109,6 +121,12 @@ class ObjectStore:
         db.execute(
             "CREATE TABLE IF NOT EXISTS objects (kind TEXT, namespace TEXT, name TEXT, body TEXT NOT NULL,"
             " generation INTEGER NOT NULL, PRIMARY KEY (kind, namespace, name))"
+        )
+        # Status written by controllers (the GitOps controller's conditions and inventories), apart from the
+        # objects so that re-applying an unchanged object never loses it.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS statuses (kind TEXT, namespace TEXT, name TEXT, status TEXT NOT NULL,"
+            " PRIMARY KEY (kind, namespace, name))"
         )
 
     def apply(self, documents: Iterable[Document], default_namespace: str = "default") -> list[Change]:
@@ -154,11 +172,28 @@ class ObjectStore:
             namespace = "" if kind == "Namespace" else meta["namespace"]
             old = self.get(kind, namespace, meta["name"])
             if old is not None:
-                self.db.execute(
-                    "DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", (kind, namespace, meta["name"])
-                )
+                self.remove(kind, namespace, meta["name"])
                 changes.append(Change(kind, namespace, meta["name"], "deleted", old))
         return changes
+
+    def remove(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Delete one object (and its status); returns what was stored."""
+        old = self.get(kind, namespace, name)
+        where = (kind, namespace, name)
+        self.db.execute("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", where)
+        self.db.execute("DELETE FROM statuses WHERE kind = ? AND namespace = ? AND name = ?", where)
+        return old
+
+    def status(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT status FROM statuses WHERE kind = ? AND namespace = ? AND name = ?", (kind, namespace, name)
+        ).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO statuses VALUES (?, ?, ?, ?)", (kind, namespace, name, json.dumps(status))
+        )
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         row = self.db.execute(

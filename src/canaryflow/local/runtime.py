@@ -25,9 +25,12 @@ from canaryflow.control.executor import Adapters, Executor
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
 from canaryflow.engine.checks import Settings
+from canaryflow.gitops.controller.loop import Timing as GitOpsTiming
+from canaryflow.gitops.controller.objects import Key
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
 from canaryflow.local import state as state_mod
 from canaryflow.local.envoy import EnvoyProcess
+from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
 from canaryflow.local.procs import Command, Supervised, free_port
 from canaryflow.local.prometheus import PrometheusProcess
@@ -57,6 +60,7 @@ class Options:
     state_dir: state_mod.StateDir
     timing: Timing = dataclasses.field(default_factory=Timing)
     settings: Settings = dataclasses.field(default_factory=Settings)
+    gitops_timing: GitOpsTiming = dataclasses.field(default_factory=GitOpsTiming)
 
 
 class RuntimeError_(Exception):
@@ -112,6 +116,12 @@ class LocalRuntime:
         self._stack.push_async_callback(self.workloads.close)
         self.recorder = Recorder()
         self._build_control_loop(db)
+        self.gitops_parts = LocalGitOps(
+            self.objects, dirs.root / "gitops", self.events, self.changed, self.options.gitops_timing
+        )
+        self.gitops = self.gitops_parts.controller
+        self.flux_objects = self.gitops_parts.objects
+        await self.gitops_parts.start()
         self._record_task = asyncio.create_task(self._keep_record(), name="runtime record")
         for body in self.objects.list("Canary"):
             self.scheduler.apply(Canary.model_validate(body))
@@ -145,6 +155,7 @@ class LocalRuntime:
             self._record_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._record_task
+        await self.gitops_parts.close()
         await self.scheduler.close()
         await self.metrics.close()
         await self.hooks.aclose()
@@ -154,7 +165,9 @@ class LocalRuntime:
 
     # -- applying objects ------------------------------------------------------------------------------------------
     async def changed(self, changes: list[Change]) -> None:
-        """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed."""
+        """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed;
+        track Flux objects."""
+        await self.gitops_parts.changed(changes)
         for change in changes:
             if change.kind == "Canary" and change.action in ("created", "configured"):
                 self.scheduler.apply(Canary.model_validate(change.body))
@@ -164,6 +177,9 @@ class LocalRuntime:
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
+
+    async def gitops_diff(self, key: Key) -> list[dict[str, Any]]:
+        return await self.gitops_parts.diff(key)
 
     async def _forget(self, canary: Canary) -> None:
         await self.scheduler.remove(canary.key)

@@ -1,0 +1,164 @@
+"""GitOps commands of the local runtime, named as Flux users know them: ``reconcile source|kustomization``,
+``get sources|kustomizations|images``, ``tree kustomization``, ``diff kustomization``, and ``up --git`` (what
+``flux bootstrap`` does: a ``flux-system`` GitRepository and a Kustomization for one path of the repository)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from canaryflow.cli.client import CliError, Runtime
+
+#: What ``get`` lists, by the word users type; ``images`` lists the three image kinds.
+LISTINGS = {
+    "sources": ("gitrepositories",), "source": ("gitrepositories",), "gitrepositories": ("gitrepositories",),
+    "kustomizations": ("kustomizations",), "kustomization": ("kustomizations",), "ks": ("kustomizations",),
+    "images": ("imagerepositories", "imagepolicies", "imageupdateautomations"),
+    "imagerepositories": ("imagerepositories",), "imagepolicies": ("imagepolicies",),
+    "imageupdateautomations": ("imageupdateautomations",), "receivers": ("receivers",),
+}  # fmt: skip
+RECONCILABLE = {"source": "gitrepositories", "kustomization": "kustomizations", "ks": "kustomizations",
+                "image": "imagerepositories", "imagepolicy": "imagepolicies", "receiver": "receivers",
+                "imageupdateautomation": "imageupdateautomations"}  # fmt: skip
+DEFAULT_NAMESPACE = "flux-system"
+
+StateDir = Annotated[str | None, typer.Option("--state-dir", envvar="CANARYFLOW_STATE_DIR", show_default=False)]
+Namespace = Annotated[str, typer.Option("-n", "--namespace")]
+
+
+def bootstrap(url: str, branch: str, path: str, interval: str = "1m0s") -> str:
+    """The two objects ``flux bootstrap`` creates, as YAML: the runtime then follows ``path`` of ``url``."""
+    meta = {"name": "flux-system", "namespace": DEFAULT_NAMESPACE}
+    repo = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": meta,
+        "spec": {"interval": interval, "url": url, "ref": {"branch": branch}},
+    }
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": meta,
+        "spec": {"interval": "10m0s", "path": path, "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+    }  # fmt: skip
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEFAULT_NAMESPACE}}
+    return yaml.safe_dump_all([namespace, repo, kustomization], sort_keys=False)
+
+
+def show(runtime: Runtime, what: str, namespace: str | None, output: str | None, console: Console) -> None:
+    for plural in LISTINGS[what]:
+        listing = runtime.json("GET", f"/gitops/{plural}", params={"namespace": namespace} if namespace else {})
+        if output in ("json", "yaml"):
+            text = json.dumps(listing, indent=2) if output == "json" else yaml.safe_dump(listing, sort_keys=False)
+            typer.echo(text)
+            continue
+        console.print(table(plural, listing["items"]))
+
+
+def table(plural: str, items: list[dict[str, Any]]) -> Table:
+    grid = Table(title=plural if plural.startswith("image") else None, box=None, pad_edge=False)
+    for column in ("NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"):
+        grid.add_column(column, overflow="fold")
+    for item in items:
+        status = item.get("status") or {}
+        ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        grid.add_row(
+            item["metadata"]["namespace"],
+            item["metadata"]["name"],
+            _revision(plural, status),
+            str(bool((item.get("spec") or {}).get("suspend"))),
+            ready.get("status", "Unknown"),
+            ready.get("message", "not reconciled yet"),
+        )
+    return grid
+
+
+def _revision(plural: str, status: dict[str, Any]) -> str:
+    if plural == "gitrepositories":
+        return str((status.get("artifact") or {}).get("revision", ""))
+    if plural == "kustomizations":
+        return str(status.get("lastAppliedRevision") or "")
+    if plural == "imagepolicies":
+        return str(status.get("latestImage") or "")
+    if plural == "imagerepositories":
+        return (
+            f"{(status.get('lastScanResult') or {}).get('tagCount', '')} tags" if status.get("lastScanResult") else ""
+        )
+    if plural == "imageupdateautomations":
+        return str(status.get("lastPushCommit") or "")
+    return str(status.get("webhookPath") or "")
+
+
+def register(app: typer.Typer, console: Console, fail: Any) -> None:
+    @app.command()
+    def reconcile(
+        kind: Annotated[str, typer.Argument(help="source | kustomization | image | imagepolicy | receiver")],
+        name: str,
+        namespace: Namespace = DEFAULT_NAMESPACE,
+        with_source: Annotated[bool, typer.Option("--with-source", help="Fetch the source first.")] = False,
+        state_dir: StateDir = None,
+    ) -> None:
+        """Reconcile a Flux object now and wait for the result (``flux reconcile``)."""
+        plural = RECONCILABLE.get(kind)
+        if plural is None:
+            raise fail(CliError(f"cannot reconcile {kind!r}: one of {', '.join(sorted(RECONCILABLE))}"))
+        try:
+            params = {"with_source": "1"} if with_source else {}
+            data = Runtime(state_dir).json("POST", f"/gitops/{plural}/{namespace}/{name}/reconcile", params=params)
+        except CliError as exc:
+            raise fail(exc) from None
+        ready: dict[str, Any] = next(
+            (c for c in data["status"].get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
+        console.print(f"{kind} {namespace}/{name}: {ready.get('message', 'reconciled')}")
+        if ready.get("status") != "True":
+            raise typer.Exit(1)
+
+    @app.command()
+    def tree(
+        kind: Annotated[str, typer.Argument(help="kustomization")],
+        name: str,
+        namespace: Namespace = DEFAULT_NAMESPACE,
+        state_dir: StateDir = None,
+    ) -> None:
+        """The objects a Kustomization applied (its inventory)."""
+        if kind not in ("kustomization", "ks"):
+            raise fail(CliError("tree works on kustomizations: canaryflow tree kustomization NAME"))
+        try:
+            data = Runtime(state_dir).json("GET", f"/gitops/kustomizations/{namespace}/{name}/tree")
+        except CliError as exc:
+            raise fail(exc) from None
+        console.print(f"Kustomization/{namespace}/{name}")
+        entries = data["entries"]
+        for i, entry in enumerate(entries):
+            ns, obj, _group, kind_ = str(entry["id"]).split("_", 3)
+            branch = "└──" if i == len(entries) - 1 else "├──"
+            console.print(f"{branch} {kind_}/{ns + '/' if ns else ''}{obj}", markup=False)
+
+    @app.command()
+    def diff(
+        kind: Annotated[str, typer.Argument(help="kustomization")],
+        name: str,
+        namespace: Namespace = DEFAULT_NAMESPACE,
+        state_dir: StateDir = None,
+    ) -> None:
+        """What applying the Kustomization's current revision would change; exit code 1 when anything would."""
+        if kind not in ("kustomization", "ks"):
+            raise fail(CliError("diff works on kustomizations: canaryflow diff kustomization NAME"))
+        try:
+            data = Runtime(state_dir).json("GET", f"/gitops/kustomizations/{namespace}/{name}/diff")
+        except CliError as exc:
+            raise fail(exc) from None
+        for difference in data["differences"]:
+            console.print(f"► {difference['object']} {difference['action']}", markup=False)
+            for line in difference.get("lines") or []:
+                console.print(f"  {line}", markup=False)
+        if data["differences"]:
+            raise typer.Exit(1)
+        console.print("no differences")

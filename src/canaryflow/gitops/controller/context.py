@@ -1,0 +1,70 @@
+"""What every reconciler shares: the seams it acts through and what the controller remembers between runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from canaryflow.gitops.controller.objects import FluxObjects, Key
+from canaryflow.gitops.source.base import Artifact, Source
+from canaryflow.gitops.target.base import Target
+
+#: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
+Emitter = Callable[[str, bool, str, str], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    """What a reconcile decided: when to run again, and which other objects to wake now."""
+
+    requeue: float
+    wake: tuple[Key, ...] = ()
+    #: The reconcile failed: the next failure waits longer (backoff).
+    failed: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class Context:
+    objects: FluxObjects
+    source: Source
+    target: Target
+    workdir: Path
+    now: Callable[[], float]
+    events: Emitter | None = None
+    registry_transport: httpx.AsyncBaseTransport | None = None
+    #: The last artifact of each GitRepository (rebuilt by a fetch after a restart).
+    artifacts: dict[Key, Artifact] = dataclasses.field(default_factory=dict)
+    #: The tags of each ImageRepository's last scan.
+    tags: dict[Key, list[str]] = dataclasses.field(default_factory=dict)
+
+    async def secret(self, namespace: str, ref: Any) -> dict[str, str] | None:
+        """The data of a ``secretRef`` ({name}); raises LookupError when it is named but missing."""
+        if not isinstance(ref, dict) or not ref.get("name"):
+            return None
+        data = await self.objects.data("Secret", namespace, str(ref["name"]))
+        if data is None:
+            raise LookupError(f"secret '{namespace}/{ref['name']}' not found")
+        return data
+
+    async def emit(self, key: Key, warning: bool, reason: str, message: str) -> None:
+        if self.events is None:
+            return
+        await self.events(str(key), warning, reason, message)
+
+    async def dependents(self, kind: str, field: str, source: Key) -> list[Key]:
+        """Objects of ``kind`` whose ``spec.<field>`` refers to ``source``."""
+        found = []
+        for body in await self.objects.list(kind):
+            key = Key.of(body)
+            target = (body.get("spec") or {}).get(field) or {}
+            if not isinstance(target, dict) or target.get("name") != source.name:
+                continue
+            if (target.get("kind") or source.kind) != source.kind:
+                continue
+            if (target.get("namespace") or key.namespace) == source.namespace:
+                found.append(key)
+        return found

@@ -1,0 +1,122 @@
+"""ImageRepository (scan tags) and ImagePolicy (pick the latest): each wakes the next step when its answer
+changes, so a pushed tag reaches the automation without waiting for every interval in the chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaryflow.gitops.controller import conditions as cond
+from canaryflow.gitops.controller import specs
+from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.image import policy as policies
+from canaryflow.gitops.image import registry
+from canaryflow.gitops.image.base import RegistryAuth
+
+#: An ImagePolicy has no interval: it runs when its repository's tags change, and this often besides.
+POLICY_RECHECK = 600.0
+#: How many of the newest tags the status lists.
+LATEST_TAGS = 10
+
+
+async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+    s = specs.spec(body)
+    gen = specs.generation(body)
+    previous = await ctx.objects.status(key)
+    image = str(s["image"])
+    try:
+        secret = await ctx.secret(key.namespace, s.get("secretRef"))
+        auth = None
+        if secret is not None:
+            if ".dockerconfigjson" not in secret:
+                raise LookupError(f"secret '{key.namespace}/{s['secretRef']['name']}' has no .dockerconfigjson")
+            auth = RegistryAuth.from_docker_config(secret[".dockerconfigjson"], registry.parse_image(image).api_host)
+        tags = await registry.list_tags(
+            image,
+            auth=auth,
+            insecure=bool(s.get("insecure")),
+            transport=ctx.registry_transport,
+            exclusions=s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
+        )
+    except (registry.RegistryError, LookupError, ValueError) as exc:
+        await _failed(ctx, key, gen, previous, "ReconciliationFailed", str(exc))
+        return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
+    kept = sorted(tags)
+    changed = ctx.tags.get(key) != kept
+    ctx.tags[key] = kept
+    message = f"successful scan: found {len(kept)} tags"
+    status = {
+        "observedGeneration": gen,
+        "canonicalImageName": image,
+        "conditions": cond.merge(
+            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+        ),
+        "lastScanResult": {
+            "tagCount": len(kept),
+            "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
+            "scanTime": (previous.get("lastScanResult") or {}).get("scanTime")
+            if not changed and previous.get("lastScanResult")
+            else cond.rfc3339(ctx.now()),
+        },
+    }
+    if status != previous:
+        await ctx.objects.set_status(key, status)
+    wake = tuple(await ctx.dependents("ImagePolicy", "imageRepositoryRef", key)) if changed else ()
+    return Result(specs.interval(body), wake)
+
+
+async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+    gen = specs.generation(body)
+    previous = await ctx.objects.status(key)
+    repo = specs.ref(body, "imageRepositoryRef", "ImageRepository", key)
+    tags = ctx.tags.get(repo)
+    repo_body = await ctx.objects.get(repo)
+    if tags is None or repo_body is None:
+        message = f"ImageRepository '{repo.namespace}/{repo.name}' has not been scanned yet"
+        await _failed(ctx, key, gen, previous, "DependencyNotReady", message)
+        return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
+    try:
+        tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
+    except policies.PolicyError as exc:
+        await _failed(ctx, key, gen, previous, "InvalidPolicy", str(exc))
+        return Result(specs.DEPENDENCY_RETRY)
+    if tag is None:
+        message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
+        await _failed(ctx, key, gen, previous, "ReconciliationFailed", message)
+        return Result(specs.DEPENDENCY_RETRY)
+    image_name = str(specs.spec(repo_body)["image"])
+    latest = f"{image_name}:{tag}"
+    message = f"Latest image tag for '{image_name}' resolved to {tag}"
+    status: dict[str, Any] = {
+        "observedGeneration": gen,
+        "latestImage": latest,
+        "latestRef": {"name": image_name, "tag": tag},
+        "conditions": cond.merge(
+            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+        ),
+    }
+    old = previous.get("latestImage")
+    if old and old != latest:
+        status["observedPreviousImage"] = old
+    elif previous.get("observedPreviousImage"):
+        status["observedPreviousImage"] = previous["observedPreviousImage"]
+    if status != previous:
+        await ctx.objects.set_status(key, status)
+    wake: tuple[Key, ...] = ()
+    if old != latest:
+        await ctx.emit(key, False, "Succeeded", message)
+        wake = tuple(
+            Key.of(b) for b in await ctx.objects.list("ImageUpdateAutomation") if Key.of(b).namespace == key.namespace
+        )
+    return Result(POLICY_RECHECK, wake)
+
+
+async def _failed(ctx: Context, key: Key, gen: int, previous: dict[str, Any], reason: str, message: str) -> None:
+    status = {
+        **previous,
+        "observedGeneration": gen,
+        "conditions": cond.merge(previous.get("conditions") or [], cond.ready(False, reason, message, gen, ctx.now())),
+    }
+    if status != previous:
+        await ctx.objects.set_status(key, status)
+        await ctx.emit(key, True, reason, message)

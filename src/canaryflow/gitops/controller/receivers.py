@@ -1,0 +1,50 @@
+"""Receiver: nothing to fetch; reconciling one publishes its webhook path (which depends on its token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaryflow.gitops import receiver
+from canaryflow.gitops.controller import conditions as cond
+from canaryflow.gitops.controller import specs
+from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.objects import Key
+
+#: A Receiver has no interval; its token secret is re-read this often (and at every change of the Receiver).
+RECHECK = 600.0
+
+
+async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+    gen = specs.generation(body)
+    previous = await ctx.objects.status(key)
+    kind = specs.spec(body).get("type")
+    try:
+        secret = await ctx.secret(key.namespace, specs.spec(body).get("secretRef")) or {}
+        if "token" not in secret:
+            raise LookupError(
+                f"secret '{key.namespace}/{(specs.spec(body).get('secretRef') or {}).get('name')}' has no 'token' key"
+            )
+        if kind not in receiver.TYPES:
+            raise LookupError(f"receiver type {kind!r} is not supported (supported: {', '.join(receiver.TYPES)})")
+    except LookupError as exc:
+        status = {
+            "observedGeneration": gen,
+            "conditions": cond.merge(
+                previous.get("conditions") or [], cond.ready(False, "TokenNotFound", str(exc), gen, ctx.now())
+            ),
+        }
+        if status != previous:
+            await ctx.objects.set_status(key, status)
+        return Result(specs.DEPENDENCY_RETRY, failed=True)
+    path = receiver.webhook_path(secret["token"], key.name, key.namespace)
+    message = f"Receiver initialized for path: {path}"
+    status = {
+        "observedGeneration": gen,
+        "webhookPath": path,
+        "conditions": cond.merge(
+            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+        ),
+    }
+    if status != previous:
+        await ctx.objects.set_status(key, status)
+    return Result(RECHECK)

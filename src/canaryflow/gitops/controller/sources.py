@@ -1,0 +1,75 @@
+"""GitRepository: fetch the ref, keep the artifact, and wake what builds from it when its revision changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaryflow.gitops.controller import conditions as cond
+from canaryflow.gitops.controller import specs
+from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.source.base import SourceError
+
+#: After a failed fetch Flux retries at the interval; canaryflow retries sooner, doubling up to the interval.
+FIRST_RETRY = 5.0
+
+
+async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+    every = specs.interval(body)
+    gen = specs.generation(body)
+    previous = await ctx.objects.status(key)
+    try:
+        secret = await ctx.secret(key.namespace, specs.spec(body).get("secretRef"))
+        artifact = await ctx.source.fetch(f"{key.namespace}/{key.name}", specs.git_spec(body, secret))
+    except (SourceError, LookupError) as exc:
+        message = str(exc)
+        status = {
+            **previous,
+            "observedGeneration": gen,
+            "conditions": cond.merge(
+                previous.get("conditions") or [],
+                [
+                    cond.condition("Ready", False, "GitOperationFailed", message, gen, ctx.now()),
+                    cond.condition("FetchFailed", True, "GitOperationFailed", message, gen, ctx.now()),
+                ],
+            ),
+        }
+        await ctx.objects.set_status(key, _with_request(status, body))
+        if not cond.find(previous, "FetchFailed"):
+            await ctx.emit(key, True, "GitOperationFailed", message)
+        return Result(min(every, FIRST_RETRY * 2 ** min(failures, 10)), failed=True)
+    known = ctx.artifacts.get(key)
+    ctx.artifacts[key] = artifact
+    message = f"stored artifact for revision '{artifact.revision}'"
+    status = {
+        "observedGeneration": gen,
+        "conditions": cond.merge(
+            previous.get("conditions") or [], [cond.condition("Ready", True, "Succeeded", message, gen, ctx.now())]
+        ),
+        "artifact": {
+            "revision": artifact.revision,
+            "digest": artifact.digest,
+            "path": str(artifact.path),
+            "url": artifact.url,
+            "lastUpdateTime": (previous.get("artifact") or {}).get("lastUpdateTime")
+            if (previous.get("artifact") or {}).get("revision") == artifact.revision
+            else cond.rfc3339(ctx.now()),
+        },
+    }
+    status = _with_request(status, body)
+    if status != previous:
+        await ctx.objects.set_status(key, status)
+    if (previous.get("artifact") or {}).get("revision") != artifact.revision:
+        await ctx.emit(key, False, "NewArtifact", message)
+    wake: tuple[Key, ...] = ()
+    if known is None or known.revision != artifact.revision:
+        wake = tuple(await ctx.dependents("Kustomization", "sourceRef", key)) + tuple(
+            await ctx.dependents("ImageUpdateAutomation", "sourceRef", key)
+        )
+    return Result(every, wake)
+
+
+def _with_request(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Echo ``reconcile.fluxcd.io/requestedAt`` as Flux does, so ``flux reconcile`` knows it was handled."""
+    requested = ((body.get("metadata") or {}).get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
+    return {**status, "lastHandledReconcileAt": requested} if requested else status

@@ -1,0 +1,77 @@
+"""What a reconcile reports: ready or not, Flux's reason and message, what changed, what is applied now, and
+the status conditions as kustomize-controller writes them.
+
+On success: ``Ready=True`` (``ReconciliationSucceeded``, "Applied revision: main@sha1:…") and, when health was
+checked, ``Healthy=True``. On failure: ``Ready=False`` with the reason (``ArtifactFailed``, ``BuildFailed``,
+``ReconciliationFailed``, ``PruneFailed``, ``HealthCheckFailed``) and ``Reconciling=True``
+(``ProgressingWithRetry``): Flux retries a failed revision, so ``Stalled`` stays off. The caller keeps
+``lastTransitionTime`` when a condition's status did not change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from canaryflow.gitops.kustomize.health import Clock
+from canaryflow.gitops.kustomize.spec import KustomizationSpec
+from canaryflow.gitops.target.base import Change, ObjRef
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    ready: bool
+    reason: str
+    message: str
+    revision: str
+    changes: tuple[Change, ...]
+    inventory: tuple[ObjRef, ...]  # what is applied now: the new inventory, or the previous one if nothing was
+    conditions: tuple[dict[str, Any], ...]
+    applied: bool = False  # the revision's objects were written (lastAppliedRevision moves even if unhealthy)
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Writes the Outcome of one reconcile of ``spec`` at ``revision``."""
+
+    spec: KustomizationSpec
+    revision: str
+    clock: Clock
+
+    def succeeded(self, changes: Sequence[Change], inventory: Sequence[ObjRef], health: str | None) -> Outcome:
+        message = f"Applied revision: {self.revision}"
+        conditions = [self._condition("Ready", True, "ReconciliationSucceeded", message)]
+        if health is not None:
+            conditions.append(self._condition("Healthy", True, "HealthCheckSucceeded", health))
+        return Outcome(True, "ReconciliationSucceeded", message, self.revision, tuple(changes), tuple(inventory),
+                       tuple(conditions), applied=True)  # fmt: skip
+
+    def failed(
+        self,
+        reason: str,
+        message: str,
+        inventory: Sequence[ObjRef],
+        changes: Sequence[Change] = (),
+        *,
+        applied: bool = False,
+    ) -> Outcome:
+        conditions = [
+            self._condition("Ready", False, reason, message),
+            self._condition("Reconciling", True, "ProgressingWithRetry", message),
+        ]
+        if reason == "HealthCheckFailed":
+            conditions.append(self._condition("Healthy", False, reason, message))
+        return Outcome(False, reason, message, self.revision, tuple(changes), tuple(inventory), tuple(conditions),
+                       applied=applied)  # fmt: skip
+
+    def _condition(self, kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+        now = datetime.datetime.fromtimestamp(self.clock.now(), tz=datetime.UTC)
+        return {
+            "type": kind,
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }

@@ -1,0 +1,132 @@
+"""The GitOps part of the local runtime's HTTP API: Flux objects with their status, on-demand reconciles,
+inventories, diffs, and the Receivers' webhook endpoints (``/hook/<digest>``, as Flux's notification-controller
+serves them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from canaryflow.gitops import receiver
+from canaryflow.gitops.controller.objects import Key
+
+if TYPE_CHECKING:
+    from canaryflow.local.runtime import LocalRuntime
+
+#: Resource names the CLI uses (``flux get sources git`` → gitrepositories), by kind.
+KINDS = {
+    "gitrepositories": "GitRepository", "gitrepository": "GitRepository", "sources": "GitRepository",
+    "kustomizations": "Kustomization", "kustomization": "Kustomization", "ks": "Kustomization",
+    "imagerepositories": "ImageRepository", "imagerepository": "ImageRepository",
+    "imagepolicies": "ImagePolicy", "imagepolicy": "ImagePolicy",
+    "imageupdateautomations": "ImageUpdateAutomation", "imageupdateautomation": "ImageUpdateAutomation",
+    "receivers": "Receiver", "receiver": "Receiver",
+}  # fmt: skip
+#: How long ``canaryflow reconcile`` waits for the reconcile it asked for.
+RECONCILE_TIMEOUT = 300.0
+
+
+def routes(runtime: LocalRuntime) -> list[Route]:
+    async def listing(request: Request) -> Response:
+        kind = KINDS.get(request.path_params["kind"])
+        if kind is None:
+            known = ", ".join(sorted(KINDS))
+            return JSONResponse(
+                {"error": f"unknown GitOps resource type {request.path_params['kind']!r}; known: {known}"}, 404
+            )
+        namespace = request.query_params.get("namespace") or None
+        items = []
+        for body in runtime.objects.list(kind, namespace):
+            meta = body["metadata"]
+            items.append({**body, "status": runtime.objects.status(kind, meta["namespace"], meta["name"])})
+        return JSONResponse({"apiVersion": "v1", "kind": "List", "items": items})
+
+    async def reconcile(request: Request) -> Response:
+        key, problem = _key(request)
+        if problem is not None:
+            return problem
+        assert key is not None
+        try:
+            if request.query_params.get("with_source") and key.kind == "Kustomization":
+                body = runtime.objects.get(key.kind, key.namespace, key.name) or {}
+                ref = (body.get("spec") or {}).get("sourceRef") or {}
+                source = Key(
+                    str(ref.get("kind") or "GitRepository"),
+                    str(ref.get("namespace") or key.namespace),
+                    str(ref.get("name")),
+                )
+                await runtime.gitops.reconcile(source, RECONCILE_TIMEOUT)
+            await runtime.gitops.reconcile(key, RECONCILE_TIMEOUT)
+        except KeyError as exc:
+            return JSONResponse({"error": str(exc).strip("'\"")}, 404)
+        except TimeoutError:
+            return JSONResponse({"error": f"{key} did not finish reconciling in {RECONCILE_TIMEOUT:.0f}s"}, 504)
+        return JSONResponse({"status": runtime.objects.status(key.kind, key.namespace, key.name)})
+
+    async def tree(request: Request) -> Response:
+        key, problem = _key(request)
+        if problem is not None:
+            return problem
+        assert key is not None
+        status = runtime.objects.status(key.kind, key.namespace, key.name)
+        return JSONResponse({"entries": (status.get("inventory") or {}).get("entries") or []})
+
+    async def diff(request: Request) -> Response:
+        key, problem = _key(request)
+        if problem is not None:
+            return problem
+        assert key is not None
+        try:
+            found = await runtime.gitops_diff(key)
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc)}, 404)
+        return JSONResponse({"differences": found})
+
+    async def hook(request: Request) -> Response:
+        path = "/hook/" + request.path_params["digest"]
+        for body in runtime.objects.list("Receiver"):
+            meta = body["metadata"]
+            ref = (body.get("spec") or {}).get("secretRef") or {}
+            token = (await runtime.flux_objects.data("Secret", meta["namespace"], str(ref.get("name")))) or {}
+            if "token" not in token or receiver.webhook_path(token["token"], meta["name"], meta["namespace"]) != path:
+                continue
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            verdict = receiver.judge(body, token["token"], headers, await request.body())
+            keys = _resources(runtime, verdict)
+            for key in keys:
+                runtime.gitops.request(key)
+            return JSONResponse({"message": verdict.message, "reconciling": [str(k) for k in keys]}, verdict.status)
+        return JSONResponse({"error": "no receiver for this path"}, 404)
+
+    def _key(request: Request) -> tuple[Key | None, Response | None]:
+        kind = KINDS.get(request.path_params["kind"])
+        if kind is None:
+            return None, JSONResponse({"error": f"unknown GitOps resource type {request.path_params['kind']!r}"}, 404)
+        key = Key(kind, request.path_params["namespace"], request.path_params["name"])
+        if runtime.objects.get(kind, key.namespace, key.name) is None:
+            return None, JSONResponse({"error": f"{kind} '{key.namespace}/{key.name}' not found"}, 404)
+        return key, None
+
+    return [
+        Route("/gitops/{kind}", listing),
+        Route("/gitops/{kind}/{namespace}/{name}/reconcile", reconcile, methods=["POST"]),
+        Route("/gitops/{kind}/{namespace}/{name}/tree", tree),
+        Route("/gitops/{kind}/{namespace}/{name}/diff", diff),
+        Route("/hook/{digest}", hook, methods=["POST"]),
+    ]
+
+
+def _resources(runtime: LocalRuntime, verdict: receiver.Verdict) -> list[Key]:
+    keys = []
+    for kind, namespace, name, labels in verdict.resources:
+        if name != "*":
+            keys.append(Key(kind, namespace, name))
+            continue
+        for body in runtime.objects.list(kind, namespace):
+            have = (body.get("metadata") or {}).get("labels") or {}
+            if all(have.get(k) == v for k, v in labels):
+                keys.append(Key.of(body))
+    return keys

@@ -1,0 +1,139 @@
+"""Pruning: what the previous inventory held and the new revision lacks is deleted, unless the Kustomization
+or the object says not to; nothing outside the inventory is ever deleted."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from canaryflow.gitops.kustomize.inventory import from_entry, stale
+from canaryflow.gitops.kustomize.reconcile import reconcile
+from canaryflow.gitops.kustomize.spec import KustomizationSpec
+from canaryflow.gitops.target.base import ObjRef
+from canaryflow.gitops.target.memory import MemoryTarget
+from tests.gitops.kustomize.conftest import FakeClock, Repo, configmap
+
+SPEC = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=True)
+
+
+def ref(name: str, namespace: str = "prod") -> ObjRef:
+    return ObjRef("v1", "ConfigMap", namespace, name)
+
+
+async def two_revisions(repo: Repo, spec: KustomizationSpec, target: MemoryTarget, **notes: str) -> list[str]:
+    """Apply ``keep`` and ``drop``, then a revision without ``drop``; returns what the second one deleted."""
+    repo.write("deploy/keep.yaml", configmap("keep"))
+    repo.write("deploy/drop.yaml", configmap("drop", annotations=notes or None))
+    clock = FakeClock()
+    first = await reconcile(spec, repo.artifact(), [], target, clock=clock)
+    repo.remove("deploy/drop.yaml")
+    second = await reconcile(spec, repo.artifact(), first.inventory, target, clock=clock)
+    assert second.ready, second.message
+    assert [str(r) for r in second.inventory] == ["ConfigMap/prod/keep"]
+    return [str(c.ref) for c in second.changes if c.action == "deleted"]
+
+
+async def test_an_object_removed_from_git_is_deleted(repo: Repo) -> None:
+    target = MemoryTarget()
+    assert await two_revisions(repo, SPEC, target) == ["ConfigMap/prod/drop"]
+    assert await target.get(ref("drop")) is None
+
+
+async def test_prune_false_keeps_it(repo: Repo) -> None:
+    target = MemoryTarget()
+    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=False)
+    assert await two_revisions(repo, spec, target) == []
+    assert await target.get(ref("drop")) is not None
+
+
+async def test_prune_disabled_on_the_object_keeps_it(repo: Repo) -> None:
+    target = MemoryTarget()
+    assert await two_revisions(repo, SPEC, target, **{"kustomize.toolkit.fluxcd.io/prune": "disabled"}) == []
+    assert await target.get(ref("drop")) is not None
+
+
+async def test_an_object_taken_over_by_another_kustomization_is_not_pruned(repo: Repo) -> None:
+    target = MemoryTarget()
+    repo.write("deploy/keep.yaml", configmap("keep"))
+    repo.write("deploy/drop.yaml", configmap("drop"))
+    first = await reconcile(SPEC, repo.artifact(), [], target, clock=FakeClock())
+    target.edit(ref("drop"), lambda live: live["metadata"]["labels"].update({"kustomize.toolkit.fluxcd.io/name": "x"}))
+    repo.remove("deploy/drop.yaml")
+    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=FakeClock())
+    assert [c for c in second.changes if c.action == "deleted"] == []
+    assert await target.get(ref("drop")) is not None
+
+
+async def test_a_failed_delete_is_prune_failed_and_kept_in_the_inventory(repo: Repo) -> None:
+    target = MemoryTarget()
+    repo.write("deploy/keep.yaml", configmap("keep"))
+    repo.write("deploy/drop.yaml", configmap("drop"))
+    first = await reconcile(SPEC, repo.artifact(), [], target, clock=FakeClock())
+    target.failing_deletes.add(ref("drop").id)
+    repo.remove("deploy/drop.yaml")
+    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=FakeClock())
+    assert (second.ready, second.reason) == (False, "PruneFailed")
+    assert "prune failed for ConfigMap/prod/drop" in second.message
+    assert ref("drop") in second.inventory  # so the next reconcile tries again
+    assert second.applied
+
+
+def test_stale_compares_ids_so_a_new_api_version_is_the_same_object() -> None:
+    old = ObjRef("autoscaling/v2beta2", "HorizontalPodAutoscaler", "prod", "backend")
+    new = ObjRef("autoscaling/v2", "HorizontalPodAutoscaler", "prod", "backend")
+    assert stale([old], [new]) == []
+
+
+def test_stale_deletes_namespaces_last() -> None:
+    namespace = ObjRef("v1", "Namespace", "", "prod")
+    assert stale([namespace, ref("a")], []) == [ref("a"), namespace]
+
+
+def test_inventory_entries_round_trip_flux_ids() -> None:
+    assert from_entry({"id": "prod_backend_apps_Deployment", "v": "v1"}) == ObjRef(
+        "apps/v1", "Deployment", "prod", "backend"
+    )
+    assert from_entry({"id": "_prod__Namespace", "v": "v1"}) == ObjRef("v1", "Namespace", "", "prod")
+
+
+names = st.sampled_from([f"cm-{i}" for i in range(8)])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    previous=st.sets(names, max_size=8),
+    current=st.sets(names, min_size=1, max_size=8),
+    unmanaged=st.sets(names, max_size=8),
+    protected=st.sets(names, max_size=8),
+)
+async def test_a_prune_never_deletes_outside_the_previous_inventory(
+    previous: set[str], current: set[str], unmanaged: set[str], protected: set[str]
+) -> None:
+    """Live: the previous inventory's objects (some marked prune: disabled) and unmanaged ones in another
+    namespace with the same names. After a reconcile to ``current``, exactly the previous inventory's objects
+    missing from ``current`` and not protected are gone."""
+    target = MemoryTarget()
+    for name in unmanaged:
+        target.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "other"}})
+    for name in previous:
+        notes = {"kustomize.toolkit.fluxcd.io/prune": "disabled"} if name in protected else {}
+        target.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod",
+                    "annotations": notes}})  # fmt: skip
+    root = Path(tempfile.mkdtemp(prefix="canaryflow-prune-"))
+    try:
+        repo = Repo(root)
+        for name in current:
+            repo.write(f"deploy/{name}.yaml", configmap(name))
+        outcome = await reconcile(SPEC, repo.artifact(), [ref(n) for n in sorted(previous)], target, clock=FakeClock())
+    finally:
+        shutil.rmtree(root)
+    assert outcome.ready, outcome.message
+    deleted = {c.ref for c in outcome.changes if c.action == "deleted"}
+    assert deleted == {ref(n) for n in previous - current - protected}
+    assert set(target.deleted) == deleted
+    for name in unmanaged:
+        assert await target.get(ref(name, "other")) is not None
