@@ -32,8 +32,8 @@ async def diff_kustomization(ctx: Context, key: Key) -> list[dict[str, Any]]:
         raise LookupError(f"the source {source} has no artifact yet")
     spec = specs.kustomization_spec(key, body)
     try:
-        objects = kustomize._desired(spec, artifact, await variables(ctx, key, body), True)
-    except kustomize._Failed as failed:
+        objects = kustomize.desired(spec, artifact, await variables(ctx, key, body), True)
+    except kustomize.Failed as failed:
         raise LookupError(f"{key}: {failed.message}") from None
     found: list[dict[str, Any]] = []
     for obj in inventory.ordered(objects):

@@ -50,7 +50,7 @@ class ArtifactLike(Protocol):
     def path(self) -> Path: ...
 
 
-class _Failed(Exception):
+class Failed(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -73,9 +73,9 @@ async def reconcile(
     try:
         # kustomize and YAML parsing take up to seconds on a large tree: not on the event loop, which also
         # serves the runtime's data plane and canaries
-        objects = await asyncio.to_thread(_desired, spec, artifact, variables, strict_substitution)
+        objects = await asyncio.to_thread(desired, spec, artifact, variables, strict_substitution)
         _check_support(objects, target)
-    except _Failed as failed:
+    except Failed as failed:
         return report.failed(failed.reason, failed.message, previous)
     ordered = inventory.ordered(objects)
     skipped = {ObjRef.of(obj).id for obj in ordered if await _skipped(obj, target)}
@@ -100,18 +100,18 @@ async def reconcile(
     return report.succeeded(changes, current, result.message)
 
 
-def _desired(
+def desired(
     spec: KustomizationSpec, artifact: ArtifactLike, variables: Mapping[str, str], strict: bool
 ) -> list[dict[str, Any]]:
-    """The revision's objects as they are to be applied; every problem is a _Failed."""
+    """The revision's objects as they are to be applied; every problem is a Failed."""
     try:
         objects = transform(build(artifact.path, spec.path), spec)
         if spec.substitutes or variables:
             objects = substitute(objects, {**variables, **spec.substitute}, strict=strict)
     except ArtifactError as exc:
-        raise _Failed("ArtifactFailed", str(exc)) from None
+        raise Failed("ArtifactFailed", str(exc)) from None
     except BuildError as exc:
-        raise _Failed("BuildFailed", str(exc)) from None
+        raise Failed("BuildFailed", str(exc)) from None
     extra = cluster_scoped_kinds(objects)
     problems = []
     out = []
@@ -127,7 +127,7 @@ def _desired(
         labels = {**(metadata.get("labels") or {}), NAME_LABEL: spec.name, NAMESPACE_LABEL: spec.namespace}
         out.append({**obj, "metadata": {**metadata, "labels": labels}})
     if problems:
-        raise _Failed("ReconciliationFailed", "\n".join(problems))
+        raise Failed("ReconciliationFailed", "\n".join(problems))
     return out
 
 
@@ -160,7 +160,7 @@ def _check_support(objects: Sequence[Mapping[str, Any]], target: Target) -> None
         if support is Support.UNSUPPORTED:
             problems.append(f"{ref}: {message}")
     if problems:
-        raise _Failed("ReconciliationFailed", "nothing was applied:\n" + "\n".join(problems))
+        raise Failed("ReconciliationFailed", "nothing was applied:\n" + "\n".join(problems))
 
 
 async def _prune(
