@@ -33,6 +33,7 @@ demo: setup
 bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/dataplane.py --no-demo
+	$(PY) bench/gitops.py
 
 clean:
 	rm -rf $(VENV) .canaryflow
