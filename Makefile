@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps test lint demo bench clean
+.PHONY: setup system-deps test lint demo bench clean crds
 
 setup: $(STAMP) system-deps
 
@@ -34,6 +34,12 @@ bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/dataplane.py --no-demo
 	$(PY) bench/gitops.py
+
+# deploy/crds and the chart's crds/: regenerated from the models (tests/deploy checks that they are current).
+crds: $(STAMP)
+	{ echo '# Regenerate with `make crds` (canaryflow crds > deploy/crds/canaryflow.yaml, copied into the chart).'; \
+	  $(BIN)/canaryflow crds; } > deploy/crds/canaryflow.yaml
+	cp deploy/crds/canaryflow.yaml deploy/charts/canaryflow/crds/canaryflow.yaml
 
 clean:
 	rm -rf $(VENV) .canaryflow

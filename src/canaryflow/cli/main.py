@@ -99,6 +99,10 @@ from canaryflow.cli import local as _local  # noqa: E402
 
 _local.register(app)
 
+from canaryflow.cli import operator as _operator  # noqa: E402
+
+_operator.register(app)
+
 
 def main() -> None:  # pragma: no cover - console script
     app()

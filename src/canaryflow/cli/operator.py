@@ -1,0 +1,87 @@
+"""``canaryflow operator``: run the Kubernetes operator (kopf) in this process until SIGINT or SIGTERM.
+
+Every flag has an environment variable, so the Deployment and the Helm chart can configure it either way; a
+flag given on the command line wins. Invalid values (an unknown mesh provider, a malformed --listen) stop the
+command before it connects to anything, with the flag named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def namespaces_from(flags: list[str] | None, env: str | None) -> tuple[str, ...]:
+    """``--namespace`` flags, else the comma list in CANARYFLOW_NAMESPACES; empty means all namespaces."""
+    raw = flags if flags else (env or "").split(",")
+    names = tuple(dict.fromkeys(n.strip() for n in raw if n.strip()))
+    return names
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def operator(
+        namespace: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--namespace",
+                help="Watch this namespace (repeatable); default: all namespaces. "
+                "Env CANARYFLOW_NAMESPACES (comma list).",
+            ),
+        ] = None,
+        metrics_server: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_METRICS_SERVER", help="Prometheus for built-in checks and queries.")
+        ] = "http://prometheus.istio-system:9090",
+        mesh_provider: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_MESH_PROVIDER", help="istio or kubernetes (Services only).")
+        ] = "istio",
+        slack_url: Annotated[
+            str | None, typer.Option(envvar="CANARYFLOW_SLACK_URL", help="Global Slack webhook.")
+        ] = None,
+        slack_channel: Annotated[str | None, typer.Option(envvar="CANARYFLOW_SLACK_CHANNEL")] = None,
+        slack_user: Annotated[str | None, typer.Option(envvar="CANARYFLOW_SLACK_USER")] = None,
+        msteams_url: Annotated[
+            str | None, typer.Option(envvar="CANARYFLOW_MSTEAMS_URL", help="Global Microsoft Teams webhook.")
+        ] = None,
+        peering: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_PEERING", help="kopf peering name: of several replicas one leads.")
+        ] = "canaryflow",
+        standalone: Annotated[bool, typer.Option("--standalone", help="No peering (a single replica).")] = False,
+        listen: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_LISTEN", help="HOST:PORT serving /metrics and /healthz.")
+        ] = "127.0.0.1:8080",
+        log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
+            "info"
+        ),
+    ) -> None:
+        """Run the Kubernetes operator: drive every Canary in the watched namespaces (a drop-in for Flagger)."""
+        from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
+
+        level = log_level.lower()
+        if level not in LOG_LEVELS:
+            raise typer.BadParameter(f"{log_level!r}: must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        try:
+            options = OperatorOptions(
+                namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
+                metrics_server=metrics_server,
+                mesh_provider=mesh_provider,
+                slack_url=slack_url or None,
+                slack_channel=slack_channel or None,
+                slack_user=slack_user or None,
+                msteams_url=msteams_url or None,
+                peering=None if standalone else peering,
+                listen=listen,
+                log_level=level,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if level != "debug":  # kopf logs every handled watch event at info; canaryflow's own logs say what matters
+            logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        asyncio.run(OperatorRuntime(options).run())

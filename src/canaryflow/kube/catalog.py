@@ -1,0 +1,168 @@
+"""MetricTemplates, AlertProviders and the Secrets they name, kept current from the Kubernetes API.
+
+The engine's adapters look objects up synchronously (``api.catalog.Catalog``) in the middle of a tick, so the
+catalog answers from memory: ``start`` lists each kind once (the catalog is complete when it returns) and then
+follows a watch per kind, which resumes and relists by itself; a watch that fails outright is started again
+after a pause, so a long API outage leaves the last known objects in place rather than none.
+
+Secrets are not watched: that would hold every Secret of the cluster in memory and need list/watch on all of
+them. Only the Secrets a template or provider names are read (``get``), when the referring object arrives and
+again every ``secret_refresh`` seconds, so a rotated credential is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pydantic
+
+from canaryflow.api.alertprovider import AlertProvider
+from canaryflow.api.metrictemplate import MetricTemplate
+from canaryflow.kube.client import ALERT_PROVIDER, METRIC_TEMPLATE, SECRET, Api, ApiError, Kind
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+Key = tuple[str, str]
+
+
+class KubeCatalog:
+    def __init__(
+        self,
+        api: Api,
+        namespaces: Sequence[str] = (),
+        *,
+        secret_refresh: float = 60.0,
+        restart_delay: float = 5.0,
+    ) -> None:
+        self.api = api
+        #: Namespaces to watch; empty means all of them.
+        self.namespaces: tuple[str | None, ...] = tuple(namespaces) or (None,)
+        self.secret_refresh = secret_refresh
+        self.restart_delay = restart_delay
+        self.templates: dict[Key, MetricTemplate] = {}
+        self.providers: dict[Key, AlertProvider] = {}
+        self.secrets: dict[Key, dict[str, str]] = {}
+        #: Why an object could not be used, by kind/namespace/name (shown in the canary's error).
+        self.invalid: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- Catalog ------------------------------------------------------------------------------------------------
+    def metric_template(self, namespace: str, name: str) -> MetricTemplate | None:
+        return self.templates.get((namespace, name))
+
+    def alert_provider(self, namespace: str, name: str) -> AlertProvider | None:
+        return self.providers.get((namespace, name))
+
+    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        found = self.secrets.get((namespace, name))
+        return dict(found) if found is not None else None
+
+    # -- keeping current ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """List every kind once (the catalog is complete afterwards), then follow the changes."""
+        for kind in (METRIC_TEMPLATE, ALERT_PROVIDER):
+            for namespace in self.namespaces:
+                for obj in await self.api.list(kind, namespace):
+                    self.observe(kind, "ADDED", obj)
+                task = asyncio.create_task(self._follow(kind, namespace), name=f"catalog watch {kind} {namespace}")
+                self._tasks.append(task)
+        await self.refresh_secrets()
+        self._tasks.append(asyncio.create_task(self._refresh_forever(), name="catalog secrets"))
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def observe(self, kind: Kind, event_type: str, obj: Json) -> Key | None:
+        """Apply one watch event to the cache; returns the key of a Secret the object needs, if any."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        where = f"{kind.kind}/{key[0]}/{key[1]}"
+        table: dict[Key, Any] = self.templates if kind == METRIC_TEMPLATE else self.providers
+        if event_type == "DELETED":
+            table.pop(key, None)
+            self.invalid.pop(where, None)
+            return None
+        model: type[MetricTemplate] | type[AlertProvider] = MetricTemplate if kind == METRIC_TEMPLATE else AlertProvider
+        try:
+            parsed = model.model_validate(_without_status(obj), by_alias=True)
+        except pydantic.ValidationError as exc:
+            # An invalid object is not used at all: a canary naming it fails with "not found" plus this reason.
+            table.pop(key, None)
+            self.invalid[where] = str(exc)
+            log.warning("%s is invalid and ignored: %s", where, exc)
+            return None
+        self.invalid.pop(where, None)
+        table[key] = parsed
+        return self._secret_ref(parsed)
+
+    async def refresh_secrets(self, keys: Iterable[Key] | None = None) -> None:
+        """Read the Secrets the known templates and providers name (or just ``keys``); forget unnamed ones."""
+        wanted = set(self._referenced()) if keys is None else set(keys)
+        for namespace, name in sorted(wanted):
+            try:
+                found = await self.api.get(SECRET, namespace, name)
+            except ApiError as exc:
+                log.warning("secret %s/%s not read (the last known data stays in use): %s", namespace, name, exc)
+                continue
+            if found is None:
+                self.secrets.pop((namespace, name), None)
+            else:
+                self.secrets[(namespace, name)] = decode_secret(found)
+        if keys is None:
+            for stale in set(self.secrets) - wanted:
+                del self.secrets[stale]
+
+    def _referenced(self) -> list[Key]:
+        refs = [self._secret_ref(t) for t in self.templates.values()]
+        refs += [self._secret_ref(p) for p in self.providers.values()]
+        return [r for r in refs if r is not None]
+
+    @staticmethod
+    def _secret_ref(obj: MetricTemplate | AlertProvider) -> Key | None:
+        ref = obj.spec.provider.secret_ref if isinstance(obj, MetricTemplate) else obj.spec.secret_ref
+        return (obj.metadata.namespace, ref.name) if ref is not None else None
+
+    async def _follow(self, kind: Kind, namespace: str | None) -> None:
+        while True:
+            try:
+                async for event in self.api.watch(kind, namespace):
+                    if event.type not in ("ADDED", "MODIFIED", "DELETED"):
+                        continue
+                    needed = self.observe(kind, event.type, event.object)
+                    if needed is not None and needed not in self.secrets:
+                        await self.refresh_secrets([needed])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the watch gave up: keep the cache, start over after a pause
+                log.warning("watch of %s in %s failed, restarting: %s", kind, namespace or "all namespaces", exc)
+            await asyncio.sleep(self.restart_delay)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.secret_refresh)
+            try:
+                await self.refresh_secrets()
+            except Exception:  # a refresh that fails keeps the old data; the next one tries again
+                log.exception("refreshing secrets failed")
+
+
+def decode_secret(secret: Json) -> dict[str, str]:
+    """A Secret's ``data`` (base64) and ``stringData`` as text, as the Catalog protocol hands them out."""
+    out = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+    out.update({key: str(value) for key, value in (secret.get("stringData") or {}).items()})
+    return out
+
+
+def _without_status(obj: Json) -> Json:
+    return {key: value for key, value in obj.items() if key != "status"}

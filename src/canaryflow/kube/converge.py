@@ -1,0 +1,84 @@
+"""Read, compare, write: how the workload and routing adapters change objects in the cluster.
+
+Every write the operator makes goes through :func:`converge`: it reads the object, asks ``decide`` what the
+object should be given what is there, and writes only when that differs (an idle tick writes nothing, which is
+what keeps the API server's load flat with thousands of canaries). A replace carries the ``resourceVersion`` it
+read, so a concurrent change by someone else (a user, Flux, the HPA controller) is a 409 Conflict rather than a
+lost update; on a conflict the object is read again and ``decide`` runs again on the fresh copy, a few times,
+before the Conflict is raised to the caller (the executor turns it into a warning event and the next tick tries
+again). Other API errors are not retried here: the client already retried the transient ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from canaryflow.api.canary import Canary
+from canaryflow.kube.client import Api, Conflict
+from canaryflow.kube.kinds import Kind
+
+Json = dict[str, Any]
+#: Given the live object (None when it does not exist), the object to write, or None when nothing must change.
+Decide = Callable[[Json | None], Json | None]
+ATTEMPTS = 4
+
+
+async def converge(api: Api, kind: Kind, namespace: str, name: str, decide: Decide) -> Json | None:
+    """Bring ``namespace/name`` to what ``decide`` wants; returns the object as it is afterwards (None when it
+    does not exist and ``decide`` did not create it)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        live = await api.get(kind, namespace, name)
+        body = decide(live)
+        if body is None:
+            return live
+        try:
+            if live is None:
+                return await api.create(kind, body)
+            metadata = body.setdefault("metadata", {})
+            metadata["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
+            return await api.replace(kind, body)
+        except Conflict:
+            # Created meanwhile (AlreadyExists) or changed since the read: decide again on a fresh copy.
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+async def patch_until(
+    api: Api, kind: Kind, namespace: str, name: str, decide: Callable[[Json], Any | None]
+) -> Json | None:
+    """Merge-patch ``namespace/name`` with what ``decide`` returns for the live object (None: no change),
+    retrying a conflict like :func:`converge`. Returns None when the object does not exist."""
+    for attempt in range(1, ATTEMPTS + 1):
+        live = await api.get(kind, namespace, name)
+        if live is None:
+            return None
+        patch = decide(live)
+        if patch is None:
+            return live
+        try:
+            return await api.patch(kind, namespace, name, patch, type="merge")
+        except Conflict:
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def controlled_by(obj: Mapping[str, Any], canary: Canary) -> bool:
+    """Whether the Canary is the object's controller (Flagger's isOwnedByCanary: kind Canary, same name): an
+    object the operator created, which Kubernetes deletes with the Canary."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "Canary" and ref.get("name") == canary.metadata.name:
+            return True
+    return False
+
+
+def contains(live: Any, wanted: Any) -> bool:
+    """Whether ``live`` holds everything ``wanted`` holds: maps may have more keys (what the API server
+    defaults), lists must have the same length and hold each wanted item in order, scalars must be equal."""
+    if isinstance(wanted, Mapping):
+        return isinstance(live, Mapping) and all(k in live and contains(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(map(contains, live, wanted))
+    return bool(live == wanted)

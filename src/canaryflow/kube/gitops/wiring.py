@@ -1,0 +1,72 @@
+"""The GitOps controller wired for Kubernetes, and the watch that keeps it following the cluster's Flux objects.
+
+The operator (``canaryflow operator --gitops``) starts both: :func:`kube_gitops` builds the controller
+(git sources fetched under a work directory, Kustomizations applied with server-side apply, Flux objects and
+their status in the API server); :func:`follow` tracks objects as they are created, changed and deleted, and
+``controller.close()`` stops every reconcile task once ``follow`` is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from canaryflow.gitops.controller import RECONCILERS
+from canaryflow.gitops.controller.context import Context, Emitter
+from canaryflow.gitops.controller.loop import GitOpsController, Timing
+from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.source.git import GitSource
+from canaryflow.kube.client import Api, Kind
+from canaryflow.kube.gitops.events import KubeFluxEvents
+from canaryflow.kube.gitops.objects import KubeFluxObjects
+from canaryflow.kube.gitops.target import KubeTarget
+
+#: What Flux's ``flux reconcile`` sets to ask for a reconcile now.
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+def kube_gitops(
+    api: Api, workdir: Path, *, events: Emitter | None = None, timing: Timing | None = None
+) -> GitOpsController:
+    """A controller for every Flux kind, to be driven by :func:`follow` (whose first list tracks every existing
+    object, so ``start()`` is not needed). ``events`` defaults to Kubernetes Events on the Flux objects, as Flux
+    records them."""
+    objects = KubeFluxObjects(api)
+    ctx = Context(
+        objects=objects,
+        source=GitSource(workdir / "sources"),
+        target=KubeTarget(api),
+        workdir=workdir / "work",
+        now=time.time,
+        events=events if events is not None else KubeFluxEvents(api, objects),
+    )
+    return GitOpsController(ctx, RECONCILERS, timing)
+
+
+async def follow(api: Api, controller: GitOpsController) -> None:
+    """Watch every Flux kind the controller reconciles (until cancelled): a new object, a changed spec
+    (``metadata.generation``) or a ``reconcile.fluxcd.io/requestedAt`` annotation reconciles it now; a deleted
+    one is forgotten. Status writes (the controller's own) change neither, so they wake nothing."""
+    objects = controller.ctx.objects
+    if not isinstance(objects, KubeFluxObjects):
+        raise TypeError(f"follow() needs a controller built by kube_gitops(), not one over {type(objects).__name__}")
+    async with asyncio.TaskGroup() as group:
+        for kind in controller.reconcilers:
+            group.create_task(_follow_kind(api, controller, await objects.kind(kind)), name=f"gitops watch {kind}")
+
+
+async def _follow_kind(api: Api, controller: GitOpsController, kind: Kind) -> None:
+    seen: dict[Key, tuple[int, str]] = {}
+    async for event in api.watch(kind):
+        meta = event.object.get("metadata") or {}
+        key = Key(kind.kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+        if event.type == "DELETED":
+            seen.pop(key, None)
+            await controller.forget(key)
+            continue
+        mark = (int(meta.get("generation") or 0), str((meta.get("annotations") or {}).get(REQUESTED_AT, "")))
+        if seen.get(key) == mark:
+            continue
+        seen[key] = mark
+        controller.track(key)

@@ -1,0 +1,31 @@
+"""Fixtures for Kubernetes tests: a realistic API server over HTTP and a client connected to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from canaryflow.kube.client import KubeApi, Retry
+from tests.kube.emulator import RunningEmulator
+
+
+async def _no_sleep(_: float) -> None:
+    """Retries and watch reconnects happen at once in tests; the delays themselves are tested in test_client."""
+
+
+@pytest.fixture
+def kube_emulator() -> Iterator[RunningEmulator]:
+    """A running emulator (own thread, own loop) with Flagger, Istio, Flux and kopf peering resources."""
+    with RunningEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+async def kube_api(kube_emulator: RunningEmulator) -> AsyncIterator[KubeApi]:
+    """A ``KubeApi`` on the emulator, closed after the test."""
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=4, base=0.01, cap=0.05), sleep=_no_sleep)
+    try:
+        yield api
+    finally:
+        await api.close()
