@@ -107,6 +107,7 @@ class Executor:
             outcome: engine.TickResult = stop.value
         except EffectFailed as failure:
             await self._emit(canary, fx.Emit(fx.EventType.WARNING, str(failure)))
+            await self.abandoned(canary, str(failure))
             return None
         finally:
             steps.close()
@@ -121,6 +122,10 @@ class Executor:
         seconds = time.perf_counter() - started if outcome.analysed else None
         self.a.recorder.observe(canary, status.phase, outcome.status, seconds)
         return outcome
+
+    async def abandoned(self, canary: Canary, message: str) -> None:
+        """A tick was abandoned because an adapter failed (``message`` says which and why); the warning event
+        is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
 
     async def _perform(self, canary: Canary, effect: fx.Effect) -> object:
         try:

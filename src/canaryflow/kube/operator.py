@@ -28,10 +28,9 @@ from canaryflow.api import loader, validate
 from canaryflow.api.canary import Canary
 from canaryflow.api.status import Phase
 from canaryflow.control.clock import Clock
-from canaryflow.control.executor import EffectFailed, Executor
+from canaryflow.control.executor import Executor
 from canaryflow.control.scheduler import Scheduler
 from canaryflow.engine.effects import EventType
-from canaryflow.engine.tick import TickResult
 from canaryflow.kube.store import KubeEventSink, KubeStatusStore, operation_of
 from canaryflow.routing.base import Router
 from canaryflow.store.base import Conflict, Event
@@ -52,24 +51,8 @@ class KubeExecutor(Executor):
     so ``kubectl get canary -o yaml`` shows why nothing happens. The next good tick with news replaces it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._failures: dict[str, str] = {}
-
-    async def tick(self, canary: Canary) -> TickResult | None:
-        self._failures.pop(canary.key, None)
-        result = await super().tick(canary)
-        failure = self._failures.pop(canary.key, None)
-        if result is None and failure is not None:
-            await report(self.a.store, canary.key, failure)
-        return result
-
-    async def _perform(self, canary: Canary, effect: Any) -> object:
-        try:
-            return await super()._perform(canary, effect)
-        except EffectFailed as failed:
-            self._failures[canary.key] = str(failed)
-            raise
+    async def abandoned(self, canary: Canary, message: str) -> None:
+        await report(self.a.store, canary.key, message)
 
 
 async def report(store: Any, key: str, message: str) -> None:
