@@ -17,6 +17,7 @@ from canaryflow.api import validate
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.loader import Document
 from canaryflow.api.metrictemplate import MetricTemplate
+from canaryflow.gitops.controller.objects import FLUX_KINDS
 
 #: Kinds the local runtime runs or uses, by kind: the API group it must come from (any version).
 RUN = {
@@ -30,19 +31,11 @@ RUN = {
     "Canary": "flagger.app",
     "MetricTemplate": "flagger.app",
     "AlertProvider": "flagger.app",
-    # Flux's kinds: the GitOps controller reconciles them (canaryflow.gitops).
-    "GitRepository": "source.toolkit.fluxcd.io",
-    "Kustomization": "kustomize.toolkit.fluxcd.io",
-    "ImageRepository": "image.toolkit.fluxcd.io",
-    "ImagePolicy": "image.toolkit.fluxcd.io",
-    "ImageUpdateAutomation": "image.toolkit.fluxcd.io",
-    "Receiver": "notification.toolkit.fluxcd.io",
+    # Flux's kinds: the GitOps controller reconciles them.
+    **FLUX_KINDS,
 }
 #: Kinds judged by the validator (typed models, path-precise messages) before they are stored.
-VALIDATED = frozenset(
-    {"Canary", "MetricTemplate", "AlertProvider", "GitRepository", "Kustomization", "ImageRepository", "ImagePolicy",
-     "ImageUpdateAutomation", "Receiver"}
-)  # fmt: skip
+VALIDATED = frozenset({"Canary", "MetricTemplate", "AlertProvider", *FLUX_KINDS})
 #: Kinds whose job the local runtime does itself (the mesh, Flagger, Istio's installation): stored and reported
 #: as provided, never an error, so a whole GitOps repository applies unchanged.
 PROVIDED = {

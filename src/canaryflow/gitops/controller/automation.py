@@ -29,16 +29,7 @@ async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[s
             _automation(key, s, repo), images, workdir=ctx.workdir / key.namespace / key.name, auth=auth
         )
     except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:
-        message = str(exc)
-        failed = cond.ready(False, "ReconciliationFailed", message, gen, ctx.now())
-        status = {
-            **previous,
-            "observedGeneration": gen,
-            "conditions": cond.merge(previous.get("conditions") or [], failed),
-        }
-        if status != previous:
-            await ctx.objects.set_status(key, status)
-            await ctx.emit(key, True, "ReconciliationFailed", message)
+        await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
         return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
     now = cond.rfc3339(ctx.now())
     status = {

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from canaryflow.gitops.controller import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.source.base import Artifact, Source
 from canaryflow.gitops.target.base import Target
@@ -54,6 +55,20 @@ class Context:
         if self.events is None:
             return
         await self.events(str(key), warning, reason, message)
+
+    async def not_ready(self, key: Key, generation: int, reason: str, message: str) -> None:
+        """Record a failed reconcile: ``Ready=False`` with the reason (the rest of the status is kept, so a
+        Kustomization keeps its inventory); an event only when the status changed, not at every retry."""
+        previous = await self.objects.status(key)
+        failed = conditions.ready(False, reason, message, generation, self.now())
+        status = {
+            **previous,
+            "observedGeneration": generation,
+            "conditions": conditions.merge(previous.get("conditions") or [], failed),
+        }
+        if status != previous:
+            await self.objects.set_status(key, status)
+            await self.emit(key, True, reason, message)
 
     async def dependents(self, kind: str, field: str, source: Key) -> list[Key]:
         """Objects of ``kind`` whose ``spec.<field>`` refers to ``source``."""

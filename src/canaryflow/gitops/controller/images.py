@@ -39,7 +39,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             exclusions=s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
         )
     except (registry.RegistryError, LookupError, ValueError) as exc:
-        await _failed(ctx, key, gen, previous, "ReconciliationFailed", str(exc))
+        await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
         return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
     kept = sorted(tags)
     changed = ctx.tags.get(key) != kept
@@ -73,16 +73,16 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
     repo_body = await ctx.objects.get(repo)
     if tags is None or repo_body is None:
         message = f"ImageRepository '{repo.namespace}/{repo.name}' has not been scanned yet"
-        await _failed(ctx, key, gen, previous, "DependencyNotReady", message)
+        await ctx.not_ready(key, gen, "DependencyNotReady", message)
         return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
     try:
         tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
     except policies.PolicyError as exc:
-        await _failed(ctx, key, gen, previous, "InvalidPolicy", str(exc))
+        await ctx.not_ready(key, gen, "InvalidPolicy", str(exc))
         return Result(specs.DEPENDENCY_RETRY)
     if tag is None:
         message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
-        await _failed(ctx, key, gen, previous, "ReconciliationFailed", message)
+        await ctx.not_ready(key, gen, "ReconciliationFailed", message)
         return Result(specs.DEPENDENCY_RETRY)
     image_name = str(specs.spec(repo_body)["image"])
     latest = f"{image_name}:{tag}"
@@ -109,14 +109,3 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
             Key.of(b) for b in await ctx.objects.list("ImageUpdateAutomation") if Key.of(b).namespace == key.namespace
         )
     return Result(POLICY_RECHECK, wake)
-
-
-async def _failed(ctx: Context, key: Key, gen: int, previous: dict[str, Any], reason: str, message: str) -> None:
-    status = {
-        **previous,
-        "observedGeneration": gen,
-        "conditions": cond.merge(previous.get("conditions") or [], cond.ready(False, reason, message, gen, ctx.now())),
-    }
-    if status != previous:
-        await ctx.objects.set_status(key, status)
-        await ctx.emit(key, True, reason, message)

@@ -28,16 +28,16 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
     artifact = ctx.artifacts.get(source)
     if artifact is None:
         message = f"Source artifact not found: {source.kind} '{source.namespace}/{source.name}' is not ready"
-        await _fail(ctx, key, body, previous, "ArtifactFailed", message)
+        await ctx.not_ready(key, gen, "ArtifactFailed", message)
         return Result(specs.DEPENDENCY_RETRY, (source,))
     waiting = await _unready_dependency(ctx, key, body, artifact.revision)
     if waiting is not None:
-        await _fail(ctx, key, body, previous, "DependencyNotReady", waiting)
+        await ctx.not_ready(key, gen, "DependencyNotReady", waiting)
         return Result(specs.DEPENDENCY_RETRY)
     try:
         values = await variables(ctx, key, body)
     except LookupError as exc:
-        await _fail(ctx, key, body, previous, "BuildFailed", str(exc))
+        await ctx.not_ready(key, gen, "BuildFailed", str(exc))
         return Result(specs.retry_interval(body))
     outcome = await reconcile(
         specs.kustomization_spec(key, body), artifact, inventory_of(previous), ctx.target, variables=values
@@ -65,20 +65,6 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
         return Result(specs.retry_interval(body))
     newly = not cond.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
     return Result(specs.interval(body), tuple(await _dependents(ctx, key)) if newly else ())
-
-
-async def _fail(
-    ctx: Context, key: Key, body: dict[str, Any], previous: dict[str, Any], reason: str, message: str
-) -> None:
-    gen = specs.generation(body)
-    status = {
-        **previous,
-        "observedGeneration": gen,
-        "conditions": cond.merge(previous.get("conditions") or [], cond.ready(False, reason, message, gen, ctx.now())),
-    }
-    if status != previous:
-        await ctx.objects.set_status(key, status)
-        await ctx.emit(key, True, reason, message)
 
 
 async def _unready_dependency(ctx: Context, key: Key, body: dict[str, Any], revision: str) -> str | None:
