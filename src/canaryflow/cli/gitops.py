@@ -139,7 +139,8 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
         for i, entry in enumerate(entries):
             ns, obj, _group, kind_ = str(entry["id"]).split("_", 3)
             branch = "└──" if i == len(entries) - 1 else "├──"
-            console.print(f"{branch} {kind_}/{ns + '/' if ns else ''}{obj}", markup=False)
+            provided = " (provided by the local runtime)" if entry.get("provided") else ""
+            console.print(f"{branch} {kind_}/{ns + '/' if ns else ''}{obj}{provided}", markup=False)
 
     @app.command()
     def diff(

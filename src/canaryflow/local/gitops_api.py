@@ -1,6 +1,7 @@
 """The GitOps part of the local runtime's HTTP API: Flux objects with their status, on-demand reconciles,
 inventories, diffs, and the Receivers' webhook endpoints (``/hook/<digest>``, as Flux's notification-controller
-serves them)."""
+serves them). A tree marks the objects whose job the runtime does itself (Istio's and Flagger's installation) as
+provided: they were stored, not run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from starlette.routing import Route
 
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.kustomize import inventory
+from canaryflow.gitops.target.base import Support
 
 if TYPE_CHECKING:
     from canaryflow.local.runtime import LocalRuntime
@@ -72,7 +75,12 @@ def routes(runtime: LocalRuntime) -> list[Route]:
             return problem
         assert key is not None
         status = runtime.objects.status(key.kind, key.namespace, key.name)
-        return JSONResponse({"entries": (status.get("inventory") or {}).get("entries") or []})
+        entries = []
+        for entry in (status.get("inventory") or {}).get("entries") or []:
+            ref = inventory.from_entry(entry)
+            support, _ = runtime.gitops_parts.target.support(ref.api_version, ref.kind)
+            entries.append({**entry, "provided": support is Support.PROVIDED})
+        return JSONResponse({"entries": entries})
 
     async def diff(request: Request) -> Response:
         key, problem = _key(request)
