@@ -77,9 +77,9 @@ class Runtime:
         except FileNotFoundError:
             return "(no log)"
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, *, timeout: float = 60.0, **kwargs: Any) -> httpx.Response:
         try:
-            return httpx.request(method, f"{self.url()}{path}", timeout=60.0, trust_env=False, **kwargs)
+            return httpx.request(method, f"{self.url()}{path}", timeout=timeout, trust_env=False, **kwargs)
         except httpx.HTTPError as exc:
             raise CliError(f"the runtime at {self.url()} did not answer: {exc}") from exc
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from canaryflow.cli.client import CliError, Runtime
+from canaryflow.local.gitops_api import RECONCILE_TIMEOUT
 
 #: What ``get`` lists, by the word users type; ``images`` lists the three image kinds.
 LISTINGS = {
@@ -26,6 +27,8 @@ RECONCILABLE = {"source": "gitrepositories", "kustomization": "kustomizations", 
                 "image": "imagerepositories", "imagepolicy": "imagepolicies", "receiver": "receivers",
                 "imageupdateautomation": "imageupdateautomations"}  # fmt: skip
 DEFAULT_NAMESPACE = "flux-system"
+#: How long ``reconcile`` waits for the runtime's answer: a little more than the runtime waits for the reconcile.
+RECONCILE_WAIT = RECONCILE_TIMEOUT + 10
 
 StateDir = Annotated[str | None, typer.Option("--state-dir", envvar="CANARYFLOW_STATE_DIR", show_default=False)]
 Namespace = Annotated[str, typer.Option("-n", "--namespace")]
@@ -110,7 +113,9 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
             raise fail(CliError(f"cannot reconcile {kind!r}: one of {', '.join(sorted(RECONCILABLE))}"))
         try:
             params = {"with_source": "1"} if with_source else {}
-            data = Runtime(state_dir).json("POST", f"/gitops/{plural}/{namespace}/{name}/reconcile", params=params)
+            data = Runtime(state_dir).json(
+                "POST", f"/gitops/{plural}/{namespace}/{name}/reconcile", params=params, timeout=RECONCILE_WAIT
+            )
         except CliError as exc:
             raise fail(exc) from None
         ready: dict[str, Any] = next(

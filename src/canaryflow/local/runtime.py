@@ -27,6 +27,7 @@ from canaryflow.control.scheduler import Scheduler, Timing
 from canaryflow.engine.checks import Settings
 from canaryflow.gitops.controller.loop import Timing as GitOpsTiming
 from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.target.base import Health, ObjRef
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
 from canaryflow.local import state as state_mod
 from canaryflow.local.envoy import EnvoyProcess
@@ -117,7 +118,7 @@ class LocalRuntime:
         self.recorder = Recorder()
         self._build_control_loop(db)
         self.gitops_parts = LocalGitOps(
-            self.objects, dirs.root / "gitops", self.events, self.changed, self.options.gitops_timing
+            self.objects, dirs.root / "gitops", self.events, self.changed, self.options.gitops_timing, self._health
         )
         self.gitops = self.gitops_parts.controller
         self.flux_objects = self.gitops_parts.objects
@@ -177,6 +178,17 @@ class LocalRuntime:
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
+
+    async def _health(self, ref: ObjRef, live: dict[str, Any]) -> Health:
+        """What a Kustomization's ``wait``/``healthChecks`` see: a Deployment is in progress while one of its
+        processes is not ready (one that runs no process here — scaled to zero by its canary, or not run
+        locally — is current); every other stored object is current."""
+        if ref.kind != "Deployment":
+            return Health("current")
+        status = self.deployment_status(ref.namespace, ref.name)
+        if status["readyReplicas"] < status["replicas"]:
+            return Health("in-progress", f"{status['readyReplicas']}/{status['replicas']} replicas ready")
+        return Health("current")
 
     async def gitops_diff(self, key: Key) -> list[dict[str, Any]]:
         return await self.gitops_parts.diff(key)
