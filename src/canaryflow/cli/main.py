@@ -103,6 +103,10 @@ from canaryflow.cli import operator as _operator  # noqa: E402
 
 _operator.register(app)
 
+from canaryflow.cli import kubegitops as _kubegitops  # noqa: E402
+
+_kubegitops.register(app)
+
 
 def main() -> None:  # pragma: no cover - console script
     app()

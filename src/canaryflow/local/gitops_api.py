@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.controller.receivers import targets as receiver_targets
 from canaryflow.gitops.kustomize import inventory
 from canaryflow.gitops.target.base import Support
 
@@ -103,7 +104,7 @@ def routes(runtime: LocalRuntime) -> list[Route]:
                 continue
             headers = {k.lower(): v for k, v in request.headers.items()}
             verdict = receiver.judge(body, token["token"], headers, await request.body())
-            keys = _resources(runtime, verdict)
+            keys = await receiver_targets(runtime.flux_objects, verdict)
             for key in keys:
                 runtime.gitops.request(key)
             return JSONResponse({"message": verdict.message, "reconciling": [str(k) for k in keys]}, verdict.status)
@@ -125,16 +126,3 @@ def routes(runtime: LocalRuntime) -> list[Route]:
         Route("/gitops/{kind}/{namespace}/{name}/diff", diff),
         Route("/hook/{digest}", hook, methods=["POST"]),
     ]
-
-
-def _resources(runtime: LocalRuntime, verdict: receiver.Verdict) -> list[Key]:
-    keys = []
-    for kind, namespace, name, labels in verdict.resources:
-        if name != "*":
-            keys.append(Key(kind, namespace, name))
-            continue
-        for body in runtime.objects.list(kind, namespace):
-            have = (body.get("metadata") or {}).get("labels") or {}
-            if all(have.get(k) == v for k, v in labels):
-                keys.append(Key.of(body))
-    return keys

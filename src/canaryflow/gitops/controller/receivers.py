@@ -8,7 +8,7 @@ from canaryflow.gitops import receiver
 from canaryflow.gitops.controller import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
-from canaryflow.gitops.controller.objects import Key
+from canaryflow.gitops.controller.objects import FluxObjects, Key
 
 #: A Receiver has no interval; its token secret is re-read this often (and at every change of the Receiver).
 RECHECK = 600.0
@@ -48,3 +48,18 @@ async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failu
     if status != previous:
         await ctx.objects.set_status(key, status)
     return Result(RECHECK)
+
+
+async def targets(objects: FluxObjects, verdict: receiver.Verdict) -> list[Key]:
+    """The objects an accepted call names: by name, or ``*`` with ``matchLabels`` within the namespace."""
+    keys = []
+    for kind, namespace, name, labels in verdict.resources:
+        if name != "*":
+            keys.append(Key(kind, namespace, name))
+            continue
+        for body in await objects.list(kind):
+            meta = body.get("metadata") or {}
+            have = meta.get("labels") or {}
+            if meta.get("namespace") == namespace and all(have.get(k) == v for k, v in labels):
+                keys.append(Key.of(body))
+    return keys

@@ -1,6 +1,6 @@
 """The GitOps controller wired for Kubernetes, and the watch that keeps it following the cluster's Flux objects.
 
-The operator (``canaryflow operator --gitops``) starts both: :func:`kube_gitops` builds the controller
+``canaryflow gitops-controller`` (``kube/gitops/run.py``) starts both: :func:`kube_gitops` builds the controller
 (git sources fetched under a work directory, Kustomizations applied with server-side apply, Flux objects and
 their status in the API server); :func:`follow` tracks objects as they are created, changed and deleted, and
 ``controller.close()`` stops every reconcile task once ``follow`` is cancelled.

@@ -1,0 +1,74 @@
+"""``canaryflow gitops-controller``: run the Kubernetes GitOps controller in this process until SIGINT or SIGTERM.
+
+It reconciles the cluster's Flux objects (GitRepository, Kustomization, image automation, Receiver) and applies
+what git holds by server-side apply as field manager ``canaryflow``; deploy/gitops installs it as its own
+Deployment, the way Flux runs each controller. Every flag has an environment variable; a flag given on the command
+line wins. Invalid values stop the command before it connects to anything, with the flag named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from canaryflow.cli.operator import LOG_LEVELS, namespaces_from
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gitops-controller")
+    def gitops_controller(
+        namespace: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--namespace",
+                help="Follow Flux objects in this namespace (repeatable); default: all namespaces. "
+                "Env CANARYFLOW_NAMESPACES (comma list).",
+            ),
+        ] = None,
+        workdir: Annotated[
+            Path,
+            typer.Option(
+                envvar="CANARYFLOW_GITOPS_WORKDIR", help="Where git sources are fetched and builds run (writable)."
+            ),
+        ] = Path("/tmp/canaryflow-gitops"),
+        listen: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_LISTEN", help="HOST:PORT serving /healthz and /metrics.")
+        ] = "127.0.0.1:8081",
+        receiver_listen: Annotated[
+            str,
+            typer.Option(
+                envvar="CANARYFLOW_RECEIVER_LISTEN",
+                help="HOST:PORT serving the Receivers' webhooks (/hook/...); default: not served.",
+            ),
+        ] = "",
+        log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
+            "info"
+        ),
+    ) -> None:
+        """Run the GitOps controller in Kubernetes: apply what git holds, as Flux's controllers do."""
+        from canaryflow.kube.errors import ConfigError
+        from canaryflow.kube.gitops.run import GitOpsOptions, WatchFailed, run
+
+        level = log_level.lower()
+        if level not in LOG_LEVELS:
+            raise typer.BadParameter(f"{log_level!r}: must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        try:
+            options = GitOpsOptions(
+                namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
+                workdir=workdir,
+                listen=listen,
+                receiver_listen=receiver_listen or None,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            asyncio.run(run(options))
+        except (ConfigError, WatchFailed) as exc:
+            typer.echo(f"canaryflow gitops-controller: {exc}", err=True)
+            raise typer.Exit(1) from None
