@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -240,3 +241,27 @@ async def test_a_receiver_publishes_its_webhook_path(world: World) -> None:
     await world.settle(key)
     assert world.objects.statuses[key]["webhookPath"] == webhook_path("abc", "gh", "flux-system")
     assert world.ready(key)["status"] == "True"
+
+
+async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.controller = GitOpsController(world.ctx, RECONCILERS, Timing(scale=1.0))  # real 30 s re-checks
+    try:
+        world.source.commit(
+            URL, branch="main", files={"infra/a.yaml": configmap("i", "1"), "apps/a.yaml": configmap("a", "1")}
+        )
+        await world.add(repository())
+        await world.settle(REPO)
+        await world.add(kustomization(APPS, "./apps", dependsOn=[{"name": "infra"}]))
+        await world.settle(APPS)
+        assert world.ready(APPS)["reason"] == "DependencyNotReady"  # next re-check in 30 s
+        await world.add(kustomization(INFRA, "./infra"))
+        await world.settle(INFRA)
+        for _ in range(500):  # far less than the 30 s re-check: only a wake-up gets here
+            if world.objects.statuses[APPS]["conditions"][0]["status"] == "True":
+                break
+            await asyncio.sleep(0.01)
+        assert world.ready(APPS)["status"] == "True"
+        assert world.live("a") is not None
+    finally:
+        await world.controller.close()
