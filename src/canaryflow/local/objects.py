@@ -163,15 +163,19 @@ class ObjectStore:
         for body, _ in check(documents, default_namespace):
             kind, meta = body["kind"], body["metadata"]
             namespace = "" if kind == "Namespace" else meta["namespace"]
-            old = self.get(kind, namespace, meta["name"])
+            old = self.remove(kind, namespace, meta["name"])
             if old is not None:
-                self.remove(kind, namespace, meta["name"])
                 changes.append(Change(kind, namespace, meta["name"], "deleted", old))
         return changes
 
     def remove(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """Delete one object (and its status); returns what was stored."""
+        """Delete one object (and its status); returns what was stored, with the status it last had, as the
+        Kubernetes API returns a deleted object (a deleted Kustomization's inventory is what its finalization
+        deletes)."""
         old = self.get(kind, namespace, name)
+        status = self.status(kind, namespace, name)
+        if old is not None and status:
+            old = {**old, "status": status}
         where = (kind, namespace, name)
         self.db.execute("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", where)
         self.db.execute("DELETE FROM statuses WHERE kind = ? AND namespace = ? AND name = ?", where)

@@ -7,10 +7,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from canaryflow.gitops.kustomize.inventory import from_entry, stale
+from canaryflow.gitops.kustomize import prune
+from canaryflow.gitops.kustomize.inventory import from_entry, rank, stale
 from canaryflow.gitops.kustomize.reconcile import reconcile
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import ObjRef
@@ -137,3 +139,99 @@ async def test_a_prune_never_deletes_outside_the_previous_inventory(
     assert set(target.deleted) == deleted
     for name in unmanaged:
         assert await target.get(ref(name, "other")) is not None
+
+
+# --- the deletion rules shared by a prune and a deleted Kustomization's finalization (kustomize/prune.py) ------
+
+OWN = {"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+FOREIGN = {"kustomize.toolkit.fluxcd.io/name": "infra", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+DISABLED = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+#: How an inventory object may look when it is live: (labels, annotations), or None when it is already gone.
+LIVE_STATES: dict[str, tuple[dict[str, str], dict[str, str]] | None] = {
+    "ours": (OWN, {}),
+    "unlabelled": ({}, {}),  # applied before labels were kept: still ours
+    "disabled-annotation": (OWN, DISABLED),
+    "disabled-label": ({**OWN, **DISABLED}, {}),
+    "foreign": (FOREIGN, {}),
+    "gone": None,
+}
+DELETED_STATES = {"ours", "unlabelled"}
+KINDS = [("v1", "Namespace"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"), ("v1", "ConfigMap"),
+         ("apps/v1", "Deployment"), ("v1", "Service"), ("flagger.app/v1beta1", "Canary")]  # fmt: skip
+CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition"}
+
+
+def obj_ref(api_version: str, kind: str, name: str) -> ObjRef:
+    return ObjRef(api_version, kind, "" if kind in CLUSTER_KINDS else "prod", name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    inventory=st.lists(
+        st.tuples(st.sampled_from(KINDS), st.sampled_from(sorted(LIVE_STATES))),
+        max_size=len(KINDS),
+        unique_by=lambda x: x[0],
+    ),
+    outside=st.sets(st.sampled_from(KINDS)),
+)
+async def test_a_finalization_deletes_exactly_the_inventory_it_may_namespaces_and_crds_last(
+    inventory: list[tuple[tuple[str, str], str]], outside: set[tuple[str, str]]
+) -> None:
+    """Live: each inventory object in one state of LIVE_STATES, and objects of the same kinds that were never
+    in it (named ``outside``, labelled as ours even). Exactly the inventory's own, unprotected, live objects go,
+    in reverse apply order; everything else stays."""
+    target = MemoryTarget()
+    refs = []
+    for (api_version, kind), state in inventory:
+        ref_ = obj_ref(api_version, kind, "app")
+        refs.append(ref_)
+        live = LIVE_STATES[state]
+        if live is not None:
+            meta = {"name": "app", "labels": live[0], "annotations": live[1]}
+            target.put({"apiVersion": api_version, "kind": kind,
+                        "metadata": {**meta, "namespace": ref_.namespace} if ref_.namespace else meta})  # fmt: skip
+    for api_version, kind in outside:
+        out = obj_ref(api_version, kind, "outside")
+        meta = {"name": "outside", "labels": OWN, **({"namespace": out.namespace} if out.namespace else {})}
+        target.put({"apiVersion": api_version, "kind": kind, "metadata": meta})
+    pruned = await prune.delete(prune.finalizer_order(refs), "apps", "flux-system", target)
+    expected = {obj_ref(*kind, "app") for kind, state in inventory if state in DELETED_STATES}
+    assert pruned.error is None and pruned.remaining == ()
+    assert set(target.deleted) == expected == {c.ref for c in pruned.deleted}
+    assert {r for r, _ in pruned.kept} == {
+        obj_ref(*k, "app") for k, s in inventory if s not in DELETED_STATES | {"gone"}
+    }
+    # reverse apply order: nothing is deleted after a Namespace or CRD unless it is one too
+    ranks = [rank(r.kind) for r in target.deleted]
+    assert ranks == sorted(ranks, reverse=True)
+    for api_version, kind in outside:
+        assert await target.get(obj_ref(api_version, kind, "outside")) is not None
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations", "why"),
+    [
+        (FOREIGN, {}, "owned by Kustomization flux-system/infra"),
+        (OWN, DISABLED, "kustomize.toolkit.fluxcd.io/prune: disabled"),
+        ({**OWN, "kustomize.toolkit.fluxcd.io/prune": "Disabled"}, {}, "kustomize.toolkit.fluxcd.io/prune: disabled"),
+        (OWN, {}, None),
+        ({}, {}, None),
+        ({"kustomize.toolkit.fluxcd.io/name": "apps"}, {}, "owned by Kustomization None/apps"),
+    ],
+)
+def test_why_an_object_is_kept(labels: dict[str, str], annotations: dict[str, str], why: str | None) -> None:
+    live = {"metadata": {"name": "x", "labels": labels, "annotations": annotations}}
+    assert prune.why_kept(live, "apps", "flux-system") == why
+
+
+async def test_a_failed_delete_stops_and_returns_what_is_left_in_order() -> None:
+    target = MemoryTarget()
+    names = ["a", "b", "c"]
+    for name in names:
+        target.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod"}})
+    target.failing_deletes.add(ref("b").id)
+    pruned = await prune.delete([ref(n) for n in names], "apps", "flux-system", target)
+    assert [str(c) for c in pruned.deleted] == ["ConfigMap/prod/a deleted"]
+    assert pruned.remaining == (ref("b"), ref("c"))
+    assert pruned.error is not None and "prune failed for ConfigMap/prod/b" in pruned.error
+    assert await target.get(ref("c")) is not None

@@ -4,6 +4,10 @@ The heavy lifting is :func:`canaryflow.gitops.kustomize.reconcile.reconcile`; th
 to run it (suspended, artifact missing, dependency not ready), resolves ``substituteFrom``, keeps the inventory
 in the status (so a prune after a restart still knows what was applied) and wakes the Kustomizations that
 depend on this one as soon as it is ready, instead of leaving them to their 30-second re-check.
+
+:func:`finalize_kustomization` is Flux's finalizer: what a deleted Kustomization leaves behind. Each runtime
+calls it when it learns of the deletion (the local store, Kubernetes' ``deletionTimestamp``) with the last body
+and status the object had.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from canaryflow.gitops.controller import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import Key
-from canaryflow.gitops.kustomize import inventory
+from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.dependencies import DependencyStatus, dependencies_ready
 from canaryflow.gitops.kustomize.reconcile import reconcile
 from canaryflow.gitops.kustomize.substitute import merge_variables
@@ -118,3 +122,32 @@ async def variables(ctx: Context, key: Key, body: dict[str, Any]) -> dict[str, s
 
 def inventory_of(status: dict[str, Any]) -> list[ObjRef]:
     return [inventory.from_entry(item) for item in (status.get("inventory") or {}).get("entries") or []]
+
+
+#: Event reasons of a finalization, as Flux's controllers name a finished and a failed garbage collection.
+GARBAGE_COLLECTED = "GarbageCollectionSucceeded"
+PRUNE_FAILED = "PruneFailed"
+
+
+async def finalize_kustomization(ctx: Context, key: Key, body: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Delete what the deleted Kustomization ``key`` last applied (``status.inventory``) when its spec says
+    ``prune: true`` and it is not suspended, as Flux does; otherwise leave everything. What is deleted, in which
+    order and what is never touched is :func:`canaryflow.gitops.kustomize.prune.delete`'s rule, the same as a
+    prune during a reconcile. Returns False when a delete failed (an event says which): the caller retries, and
+    may, until it is True, keep the object (Kubernetes: its finalizer)."""
+    spec = specs.spec(body)
+    if spec.get("prune") is not True or spec.get("suspend") is True:
+        return True
+    try:
+        refs = prune.finalizer_order(inventory_of(status))
+    except ValueError as exc:  # a hand-edited status: deleting by a guess would be worse than leaving things
+        await ctx.emit(key, True, PRUNE_FAILED, f"inventory unreadable, nothing was deleted: {exc}")
+        return True
+    pruned = await prune.delete(refs, key.name, key.namespace, ctx.target)
+    if pruned.deleted:
+        await ctx.emit(key, False, GARBAGE_COLLECTED, "\n".join(str(change) for change in pruned.deleted))
+    if pruned.error is not None:
+        left = ", ".join(str(ref) for ref in pruned.remaining)
+        await ctx.emit(key, True, PRUNE_FAILED, f"{pruned.error} (not deleted yet: {left})")
+        return False
+    return True

@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from canaryflow.gitops.kustomize import inventory
+from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.build import ArtifactError, BuildError, build
 from canaryflow.gitops.kustomize.health import Clock, SystemClock, wait_healthy
 from canaryflow.gitops.kustomize.outcome import Outcome, Report
 from canaryflow.gitops.kustomize.overlay import transform
+from canaryflow.gitops.kustomize.prune import NAME_LABEL, NAMESPACE_LABEL
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.kustomize.substitute import substitute
 from canaryflow.gitops.target.base import (
@@ -32,9 +33,6 @@ from canaryflow.gitops.target.base import (
     is_cluster_scoped,
 )
 
-#: Flux labels every object it applies with its Kustomization; a prune skips objects another one took over.
-NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
-NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 FIELD_MANAGER = "canaryflow"
 SSA_ANNOTATION = "kustomize.toolkit.fluxcd.io/ssa"
 SSA_POLICIES = frozenset({"override", "merge", "ifnotpresent", "ignore"})
@@ -166,28 +164,10 @@ def _check_support(objects: Sequence[Mapping[str, Any]], target: Target) -> None
 async def _prune(
     spec: KustomizationSpec, previous: Sequence[ObjRef], current: Sequence[ObjRef], target: Target
 ) -> tuple[list[Change], tuple[ObjRef, ...], str | None]:
-    """Delete what ``previous`` had and ``current`` lacks (never anything else). Returns the deletions, the
-    stale objects still there (kept in the inventory so the next reconcile retries them) and an error."""
+    """Delete what ``previous`` had and ``current`` lacks (never anything else; the rules are
+    :func:`canaryflow.gitops.kustomize.prune.delete`'s). Returns the deletions, the stale objects still there
+    (kept in the inventory so the next reconcile retries them) and an error."""
     if not spec.prune:
         return [], (), None
-    deleted: list[Change] = []
-    kept: list[ObjRef] = []
-    for ref in inventory.stale(previous, current):
-        try:
-            live = await target.get(ref)
-            if live is None or inventory.prune_disabled(live) or not _owned(live, spec):
-                continue
-            if await target.delete(ref):
-                deleted.append(Change(ref, "deleted"))
-        except Exception as exc:  # any target failure (API error, store error) is a failed prune, retried later
-            kept.append(ref)
-            return deleted, tuple(kept), f"prune failed for {ref}: {exc}"
-    return deleted, (), None
-
-
-def _owned(live: Mapping[str, Any], spec: KustomizationSpec) -> bool:
-    """An object without Flux's labels is still ours (applied before labels were kept); one labelled for another
-    Kustomization was taken over by it and is not pruned here."""
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    name, namespace = labels.get(NAME_LABEL), labels.get(NAMESPACE_LABEL)
-    return (name is None and namespace is None) or (name == spec.name and namespace == spec.namespace)
+    pruned = await prune.delete(inventory.stale(previous, current), spec.name, spec.namespace, target)
+    return list(pruned.deleted), pruned.remaining, pruned.error

@@ -19,6 +19,7 @@ from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.source.git import GitSource
 from canaryflow.kube.client import Api, Kind
 from canaryflow.kube.gitops.events import KubeFluxEvents
+from canaryflow.kube.gitops.finalizer import KustomizationFinalizer
 from canaryflow.kube.gitops.objects import KubeFluxObjects
 from canaryflow.kube.gitops.target import KubeTarget
 
@@ -46,17 +47,32 @@ def kube_gitops(
 
 async def follow(api: Api, controller: GitOpsController) -> None:
     """Watch every Flux kind the controller reconciles (until cancelled): a new object, a changed spec
-    (``metadata.generation``) or a ``reconcile.fluxcd.io/requestedAt`` annotation reconciles it now; a deleted
-    one is forgotten. Status writes (the controller's own) change neither, so they wake nothing."""
+        (``metadata.generation``) or a ``reconcile.fluxcd.io/requestedAt`` annotation reconciles it now; a deleted
+        one is forgotten. Status writes (the controller's own) change neither, so they wake nothing. A Kustomization
+    carries Flux's finalizer: its deletion is finalized (see :mod:`canaryflow.kube.gitops.finalizer`) before it
+    goes."""
     objects = controller.ctx.objects
     if not isinstance(objects, KubeFluxObjects):
         raise TypeError(f"follow() needs a controller built by kube_gitops(), not one over {type(objects).__name__}")
-    async with asyncio.TaskGroup() as group:
-        for kind in controller.reconcilers:
-            group.create_task(_follow_kind(api, controller, await objects.kind(kind)), name=f"gitops watch {kind}")
+    finalizer: KustomizationFinalizer | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            for kind_name in controller.reconcilers:
+                kind = await objects.kind(kind_name)
+                if kind_name == "Kustomization":
+                    finalizer = KustomizationFinalizer(api, controller, kind)
+                watching = _follow_kind(api, controller, kind, finalizer if kind_name == "Kustomization" else None)
+                group.create_task(watching, name=f"gitops watch {kind_name}")
+    finally:
+        if finalizer is not None:
+            await finalizer.close()
 
 
-async def _follow_kind(api: Api, controller: GitOpsController, kind: Kind) -> None:
+async def _follow_kind(
+    api: Api, controller: GitOpsController, kind: Kind, finalizer: KustomizationFinalizer | None
+) -> None:
+    """``finalizer`` (Kustomizations only) puts Flux's finalizer on each object and finalizes a deleting one,
+    which is then no longer reconciled."""
     seen: dict[Key, tuple[int, str]] = {}
     async for event in api.watch(kind):
         meta = event.object.get("metadata") or {}
@@ -64,6 +80,9 @@ async def _follow_kind(api: Api, controller: GitOpsController, kind: Kind) -> No
         if event.type == "DELETED":
             seen.pop(key, None)
             await controller.forget(key)
+            continue
+        if finalizer is not None and await finalizer.observe(key, event.object):
+            seen.pop(key, None)
             continue
         mark = (int(meta.get("generation") or 0), str((meta.get("annotations") or {}).get(REQUESTED_AT, "")))
         if seen.get(key) == mark:
