@@ -24,7 +24,18 @@ import yaml
 from canaryflow.api.canary import Canary, CanaryMetric
 from canaryflow.control.scheduler import Timing
 from canaryflow.hooks.memory import MemoryHookRunner
-from canaryflow.kube.client import CANARY, DEPLOYMENT, EVENT, NAMESPACE, Api, ApiError, Conflict, KubeApi
+from canaryflow.kube.client import (
+    CANARY,
+    DAEMONSET,
+    DEPLOYMENT,
+    EVENT,
+    NAMESPACE,
+    Api,
+    ApiError,
+    Conflict,
+    Kind,
+    KubeApi,
+)
 from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 from tests.kube import schemas
 
@@ -309,3 +320,136 @@ async def bump_image(api: Api, image: str, name: str = "podinfo", namespace: str
         except Conflict:
             continue
     raise AssertionError(f"deployment {namespace}/{name}: 10 conflicts in a row")
+
+
+# -- more of the cluster: history, DaemonSets, HPAs (appended for test_lifecycle_more) --------------------------
+PODINFO = "ghcr.io/stefanprodan/podinfo:6.0.0"
+
+
+class History:
+    """Every version of the objects of one kind in a namespace, in the order a watch delivers them: what a user
+    running ``kubectl get -w`` would have seen, step by step, however fast the steps were. Enter it before the
+    objects it follows are written."""
+
+    def __init__(self, api: Api, kind: Kind, namespace: str) -> None:
+        self.api = api
+        self.kind = kind
+        self.namespace = namespace
+        self.versions: list[Json] = []
+        self._task: asyncio.Task[None] | None = None
+        self._listed = asyncio.Event()
+
+    async def __aenter__(self) -> History:
+        self._task = asyncio.create_task(self._run(), name=f"watch {self.kind.plural}")
+        await wait_for(self._listed.wait(), f"the watch on {self.kind.plural} to start")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        # Reachable before the test goes on; the watch lists again and streams from that list's resourceVersion,
+        # so only changes made in the moment between the two lists could be folded into one version.
+        await self.api.list(self.kind, self.namespace)
+        self._listed.set()
+        async for event in self.api.watch(self.kind, self.namespace):
+            if event.type in ("ADDED", "MODIFIED"):
+                version = event.object["metadata"].get("resourceVersion")
+                if not any(v["metadata"].get("resourceVersion") == version for v in self.versions):
+                    self.versions.append(copy.deepcopy(event.object))
+
+    def changes(self, name: str, project: Callable[[Json], Any]) -> list[Any]:
+        """What ``project`` reads from object ``name``'s versions, each value once per run of equal values."""
+        out: list[Any] = []
+        for version in self.versions:
+            if version["metadata"]["name"] == name:
+                value = project(version)
+                if not out or out[-1] != value:
+                    out.append(value)
+        return out
+
+    def of(self, name: str) -> list[Json]:
+        """The versions of object ``name``, oldest first, each spec once (a metadata-only write is no step)."""
+        out: list[Json] = []
+        for version in self.versions:
+            if version["metadata"]["name"] == name and (not out or out[-1].get("spec") != version.get("spec")):
+                out.append(version)
+        return out
+
+
+class DaemonSetRollouts:
+    """Plays the DaemonSet controller on ``nodes`` nodes: every DaemonSet's status soon reports its pods
+    updated and available on each node its node selector allows (none carry ``flagger.app/scale-to-zero``)."""
+
+    def __init__(self, api: Api, namespace: str, nodes: int = 3) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.nodes = nodes
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> DaemonSetRollouts:
+        self._task = asyncio.create_task(self._run(), name="daemonset controller")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(ApiError):
+                for item in await self.api.list(DAEMONSET, self.namespace):
+                    selector = item["spec"]["template"]["spec"].get("nodeSelector") or {}
+                    scheduled = 0 if selector else self.nodes
+                    status = {"observedGeneration": item["metadata"].get("generation", 1),
+                              "currentNumberScheduled": scheduled, "desiredNumberScheduled": scheduled,
+                              "numberMisscheduled": 0, "numberReady": scheduled, "numberAvailable": scheduled,
+                              "updatedNumberScheduled": scheduled}  # fmt: skip
+                    if item.get("status") != status:
+                        with contextlib.suppress(ApiError):
+                            await self.api.replace_status(DAEMONSET, {**item, "status": status})
+            await asyncio.sleep(0.05)
+
+
+def daemonset_doc(name: str = "podinfo", namespace: str = "test", image: str = PODINFO) -> Json:
+    doc = deployment_doc(name, namespace, image)
+    doc["kind"] = "DaemonSet"
+    del doc["spec"]["replicas"]
+    return doc
+
+
+def hpa_doc(name: str = "podinfo", namespace: str = "test", minimum: int = 2, maximum: int = 4) -> Json:
+    """An ``autoscaling/v2`` HPA on Deployment ``name`` at 80 % CPU (the API server stores a v2beta2 manifest
+    so since Kubernetes 1.26 serves autoscaling/v2 only)."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            "metrics": [{"type": "Resource",
+                         "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+        },
+    }  # fmt: skip
+
+
+async def set_image(api: Api, kind: Kind, image: str, name: str = "podinfo", namespace: str = "test") -> None:
+    """``bump_image`` for any workload kind (a DaemonSet target): read, change, replace, again on a 409."""
+    for _ in range(10):
+        live = await api.get(kind, namespace, name)
+        assert live is not None, f"{kind.kind} {namespace}/{name} not found"
+        body = copy.deepcopy(live)
+        body["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        try:
+            await api.replace(kind, body)
+            return
+        except Conflict:
+            continue
+    raise AssertionError(f"{kind.kind.lower()} {namespace}/{name}: 10 conflicts in a row")

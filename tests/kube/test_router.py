@@ -4,6 +4,7 @@ VirtualService and Service, provider kubernetes, conflicts; every object written
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Routes
+from canaryflow.kube.api import WatchEvent
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api
 from canaryflow.kube.kinds import DEPLOYMENT, DESTINATION_RULE, NAMESPACE, SERVICE, VIRTUAL_SERVICE
 from canaryflow.kube.render import render
@@ -282,3 +285,63 @@ async def test_finalize_without_the_target_does_not_block_deletion(kube_api: Api
     await router.finalize(canary)  # nothing of the user's to restore, and no error
     apex = await kube_api.get(SERVICE, "prod", "backend")
     assert apex is not None and apex["spec"]["selector"] == {"app": "backend-primary"}
+
+
+async def test_with_the_watch_cache_an_idle_tick_reads_nothing_and_an_edit_is_still_put_back(
+    kube_api: Api, kube_emulator: Any
+) -> None:
+    await seed(kube_api)
+    cache = KubeCache(kube_api, ["prod"])
+    await cache.start()
+    try:
+        canary, router = make_canary(), KubeRouter(kube_api, cache=cache)
+        await router.reconcile(canary)
+        await router.set_routes(canary, Routes(90, 10))
+        for _ in range(500):  # until the watches have delivered what was just written
+            count = len(kube_emulator.requests)
+            await router.reconcile(canary)
+            routes, verified = await router.get_routes(canary), await router.verify(canary, Routes(90, 10))
+            if len(kube_emulator.requests) == count:
+                break
+            await asyncio.sleep(0.01)
+        assert kube_emulator.requests[count:] == [] and routes == Routes(90, 10) and verified
+
+        edited = await vs(kube_api)
+        wanted = copy.deepcopy(edited["spec"])
+        edited["spec"]["hosts"].append("extra.example.com")
+        version = (await kube_api.replace(VIRTUAL_SERVICE, edited))["metadata"]["resourceVersion"]
+        for _ in range(500):  # until the watch has delivered the user's edit
+            seen = cache.cached(VIRTUAL_SERVICE, "prod", "backend") or {}
+            if seen["metadata"]["resourceVersion"] == version:
+                break
+            await asyncio.sleep(0.01)
+        assert seen["metadata"]["resourceVersion"] == version
+        await router.reconcile(canary)
+        assert (await vs(kube_api))["spec"] == wanted
+        assert await router.verify(canary, Routes(90, 10))
+    finally:
+        await cache.close()
+
+
+async def test_a_write_from_a_stale_cached_copy_is_a_conflict_retried_on_a_fresh_read(
+    kube_api: Api, kube_emulator: Any
+) -> None:
+    await seed(kube_api)
+    canary = make_canary()
+    await KubeRouter(kube_api).reconcile(canary)
+    service = await kube_api.get(SERVICE, "prod", "backend-primary")
+    assert service is not None
+    wanted = service["spec"]["selector"]
+    cache = KubeCache(kube_api)  # not started: it holds what it is shown below, like a watch that lags behind
+    service["spec"]["selector"] = {"app": "someone-else"}
+    seen = await kube_api.replace(SERVICE, service)
+    cache.observe(SERVICE, WatchEvent("MODIFIED", seen))
+    seen["spec"]["selector"] = {"app": "and-again"}
+    await kube_api.replace(SERVICE, seen)  # not shown to the cache
+
+    count = len(kube_emulator.requests)
+    await KubeRouter(kube_api, cache=cache).reconcile(canary)
+    live = await kube_api.get(SERVICE, "prod", "backend-primary")
+    assert live is not None and live["spec"]["selector"] == wanted
+    puts = [r for r in writes(kube_emulator, count) if r.path == SERVICE.path("prod", "backend-primary")]
+    assert [r.method for r in puts] == ["PUT", "PUT"]  # the first from the stale copy: 409 Conflict

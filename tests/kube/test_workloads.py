@@ -10,6 +10,8 @@ import pytest
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness
+from canaryflow.kube.api import WatchEvent
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api, Conflict
 from canaryflow.kube.kinds import CONFIGMAP, DAEMONSET, DEPLOYMENT, HPA, NAMESPACE, SECRET
 from canaryflow.kube.workloads import SCALE_TO_ZERO_KEY, KubeWorkload
@@ -377,3 +379,32 @@ async def test_conflicts_are_retried_on_a_fresh_read(kube_api: Api, kube_emulato
     kube_emulator.fail_next("PATCH", DEPLOYMENT.path("prod", "backend"), 409, times=10)
     with pytest.raises(Conflict):
         await workload.scale_canary_to_zero(canary)
+
+
+async def test_with_a_cache_the_primary_is_not_ready_from_its_copy_before_the_promotion(
+    kube_api: Api, kube_emulator: Any
+) -> None:
+    """The operator reads workloads from a watch-backed cache. Right after a promotion wrote the primary, the
+    cache may still hold the primary as it was (rolled out, ready): readiness must come from the new object."""
+    await seed(kube_api)
+    cache = KubeCache(kube_api)  # not started: it holds what it is shown below, like a watch that lags behind
+    workload, canary = KubeWorkload(kube_api, cache=cache), make_canary()
+    await workload.initialize(canary)
+    await set_status(kube_api, DEPLOYMENT, "backend-primary", rolled_out(3))
+    for name in ("backend", "backend-primary"):
+        cache.observe(DEPLOYMENT, WatchEvent("ADDED", await kube_api.get(DEPLOYMENT, "prod", name) or {}))
+    count = len(kube_emulator.requests)
+    assert (await workload.primary_readiness(canary)).ready  # initialize wrote it: asks the server once
+    assert len(kube_emulator.requests) == count + 1
+    assert (await workload.primary_readiness(canary)).ready  # the cache holds the server's version now
+    assert len(kube_emulator.requests) == count + 1
+
+    target = await kube_api.get(DEPLOYMENT, "prod", "backend")
+    assert target is not None
+    target["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:6.1.0"
+    cache.observe(DEPLOYMENT, WatchEvent("MODIFIED", await kube_api.replace(DEPLOYMENT, target)))
+    await workload.promote(canary)
+    ready = await workload.primary_readiness(canary)
+    assert not ready.ready and "observed deployment generation less than desired generation" in ready.message
+    primary = await kube_api.get(DEPLOYMENT, "prod", "backend-primary")
+    assert primary is not None and primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.1.0"

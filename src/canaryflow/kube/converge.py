@@ -7,6 +7,10 @@ read, so a concurrent change by someone else (a user, Flux, the HPA controller) 
 lost update; on a conflict the object is read again and ``decide`` runs again on the fresh copy, a few times,
 before the Conflict is raised to the caller (the executor turns it into a warning event and the next tick tries
 again). Other API errors are not retried here: the client already retried the transient ones.
+
+With a :class:`~canaryflow.kube.cache.KubeCache` the first read is usually the cache's (no request at all on an
+idle tick); the object is announced to the cache as changing before every write, so a retry after a conflict,
+and the reads after a write, come from the API server until the cache has caught up.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from canaryflow.api.canary import Canary
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api, Conflict
 from canaryflow.kube.kinds import Kind
 
@@ -24,14 +29,18 @@ Decide = Callable[[Json | None], Json | None]
 ATTEMPTS = 4
 
 
-async def converge(api: Api, kind: Kind, namespace: str, name: str, decide: Decide) -> Json | None:
+async def converge(
+    api: Api, kind: Kind, namespace: str, name: str, decide: Decide, *, cache: KubeCache | None = None
+) -> Json | None:
     """Bring ``namespace/name`` to what ``decide`` wants; returns the object as it is afterwards (None when it
-    does not exist and ``decide`` did not create it)."""
+    does not exist and ``decide`` did not create it). ``cache``: where to read it (default: the API server)."""
     for attempt in range(1, ATTEMPTS + 1):
-        live = await api.get(kind, namespace, name)
+        live = await (cache.lookup(kind, namespace, name) if cache is not None else api.get(kind, namespace, name))
         body = decide(live)
         if body is None:
             return live
+        if cache is not None:
+            cache.changing(kind, namespace, name)
         try:
             if live is None:
                 return await api.create(kind, body)
@@ -46,17 +55,25 @@ async def converge(api: Api, kind: Kind, namespace: str, name: str, decide: Deci
 
 
 async def patch_until(
-    api: Api, kind: Kind, namespace: str, name: str, decide: Callable[[Json], Any | None]
+    api: Api,
+    kind: Kind,
+    namespace: str,
+    name: str,
+    decide: Callable[[Json], Any | None],
+    *,
+    cache: KubeCache | None = None,
 ) -> Json | None:
     """Merge-patch ``namespace/name`` with what ``decide`` returns for the live object (None: no change),
     retrying a conflict like :func:`converge`. Returns None when the object does not exist."""
     for attempt in range(1, ATTEMPTS + 1):
-        live = await api.get(kind, namespace, name)
+        live = await (cache.lookup(kind, namespace, name) if cache is not None else api.get(kind, namespace, name))
         if live is None:
             return None
         patch = decide(live)
         if patch is None:
             return live
+        if cache is not None:
+            cache.changing(kind, namespace, name)
         try:
             return await api.patch(kind, namespace, name, patch, type="merge")
         except Conflict:

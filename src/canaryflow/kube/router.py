@@ -26,6 +26,7 @@ from typing import Any
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Routes
 from canaryflow.kube import virtualservice
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api
 from canaryflow.kube.converge import Json, controlled_by, converge
 from canaryflow.kube.kinds import DAEMONSET, DEPLOYMENT, SERVICE
@@ -39,12 +40,14 @@ _PORT_FIELDS = ("name", "protocol", "port", "targetPort", "appProtocol")
 
 class KubeRouter:
     """``Router`` for provider ``istio`` (Services, DestinationRules, VirtualService) and ``kubernetes``
-    (Services only); ``default_provider`` is for Canaries that name none (the operator's ``--mesh-provider``)."""
+    (Services only); ``default_provider`` is for Canaries that name none (the operator's ``--mesh-provider``).
+    Objects are read through ``cache`` (the operator's watch-backed one); without one, from the API server."""
 
-    def __init__(self, api: Api, *, default_provider: str = "istio") -> None:
+    def __init__(self, api: Api, *, default_provider: str = "istio", cache: KubeCache | None = None) -> None:
         if default_provider not in PROVIDERS:
             raise ValueError(f"mesh provider {default_provider!r} is not supported; providers: {', '.join(PROVIDERS)}")
         self.api = api
+        self.cache = cache if cache is not None else KubeCache(api)
         self.default_provider = default_provider
 
     async def reconcile(self, canary: Canary) -> None:
@@ -54,12 +57,12 @@ class KubeRouter:
             await self._service(canary, target, role)
         if provider == "kubernetes":
             _meshless(canary)
-            apex = await self.api.get(SERVICE, canary.metadata.namespace, meta.ServiceNames.of(canary).apex)
+            apex = await self.cache.lookup(SERVICE, canary.metadata.namespace, meta.ServiceNames.of(canary).apex)
             keep = _apex_routes(canary, target, apex) if apex is not None else None
             await self._service(canary, target, services.Role.APEX, keep or Routes(100, 0))
             return
         await self._service(canary, target, services.Role.APEX)
-        await virtualservice.reconcile(self.api, canary)
+        await virtualservice.reconcile(self.api, canary, cache=self.cache)
 
     async def set_routes(self, canary: Canary, routes: Routes) -> None:
         if routes.primary < 0 or routes.canary < 0 or routes.primary + routes.canary != 100:
@@ -69,7 +72,7 @@ class KubeRouter:
             _all_or_nothing(canary, routes)
             await self._service(canary, await self._target(canary), services.Role.APEX, routes)
             return
-        await virtualservice.write(self.api, canary, routes)
+        await virtualservice.write(self.api, canary, routes, cache=self.cache)
 
     async def get_routes(self, canary: Canary) -> Routes:
         if self._provider(canary) == "kubernetes":
@@ -83,7 +86,7 @@ class KubeRouter:
                     "nor its primary's; reconcile the canary's routing first"
                 )
             return routes
-        return await virtualservice.get_routes(self.api, canary)
+        return await virtualservice.get_routes(self.api, canary, cache=self.cache)
 
     async def verify(self, canary: Canary, routes: Routes) -> bool:
         if self._provider(canary) == "kubernetes":
@@ -91,16 +94,16 @@ class KubeRouter:
                 return await self.get_routes(canary) == routes
             except RouterError:
                 return False
-        return await virtualservice.verify(self.api, canary, routes)
+        return await virtualservice.verify(self.api, canary, routes, cache=self.cache)
 
     async def finalize(self, canary: Canary) -> None:
         """Revert on deletion: a taken-over apex Service selects the target's pods again and a taken-over
         VirtualService gets its original spec back (Flagger's finalizer, router part)."""
         if self._provider(canary) == "istio":
-            await virtualservice.finalize(self.api, canary)
+            await virtualservice.finalize(self.api, canary, cache=self.cache)
         ref = canary.spec.target_ref
         kind = _TARGETS.get(ref.kind)
-        target = await self.api.get(kind, canary.metadata.namespace, ref.name) if kind else None
+        target = await self.cache.lookup(kind, canary.metadata.namespace, ref.name) if kind else None
         # Without the target (deleted first) only a recorded selector can be restored: deletion must not block.
         fallback = dict([_selector_label(target)]) if target is not None else None
 
@@ -114,7 +117,8 @@ class KubeRouter:
             body["spec"]["selector"] = selector
             return body
 
-        await converge(self.api, SERVICE, canary.metadata.namespace, meta.ServiceNames.of(canary).apex, decide)
+        apex = meta.ServiceNames.of(canary).apex
+        await converge(self.api, SERVICE, canary.metadata.namespace, apex, decide, cache=self.cache)
 
     # -- internals ----------------------------------------------------------------------------------------------
     def _provider(self, canary: Canary) -> str:
@@ -133,14 +137,14 @@ class KubeRouter:
             raise RouterError(
                 f"Canary {canary.key}: a {ref.kind} target is not supported; targets: {', '.join(_TARGETS)}"
             )
-        target = await self.api.get(kind, ns, ref.name)
+        target = await self.cache.lookup(kind, ns, ref.name)
         if target is None:
             raise RouterError(f"{ref.kind.lower()} {ns}/{ref.name} not found")
         return target
 
     async def _apex(self, canary: Canary) -> Json:
         name, ns = meta.ServiceNames.of(canary).apex, canary.metadata.namespace
-        apex = await self.api.get(SERVICE, ns, name)
+        apex = await self.cache.lookup(SERVICE, ns, name)
         if apex is None:
             raise RouterError(f"service {ns}/{name} not found: reconcile the canary's routing first")
         return apex
@@ -155,7 +159,8 @@ class KubeRouter:
             key, value = _selector_label(target)
             desired["spec"]["selector"] = {key: value}
         name = desired["metadata"]["name"]
-        await converge(self.api, SERVICE, canary.metadata.namespace, name, _service_decider(canary, desired))
+        decide = _service_decider(canary, desired)
+        await converge(self.api, SERVICE, canary.metadata.namespace, name, decide, cache=self.cache)
 
 
 def _service_decider(canary: Canary, desired: Json) -> Callable[[Json | None], Json | None]:

@@ -32,6 +32,7 @@ from canaryflow.control.web import metrics_app
 from canaryflow.engine.checks import Settings
 from canaryflow.hooks.base import HookRunner
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.catalog import KubeCatalog
 from canaryflow.kube.client import Api, Conflict, Kind, KubeApi
 from canaryflow.kube.operator import FINALIZER, CanaryOperator, KubeExecutor
@@ -148,8 +149,13 @@ class OperatorRuntime:
         self.catalog = KubeCatalog(api, self.options.namespaces)
         await self.catalog.start()
         stack.push_async_callback(self.catalog.close)
-        self.workload: Workload = self._workload or _kube_workload(api, self.clock)
-        self.router: Router = self._router or _kube_router(api, self.options.mesh_provider)
+        # The objects the Kubernetes adapters compare on every tick, kept current by watches (kube/cache.py).
+        self.cache = KubeCache(api, self.options.namespaces)
+        if self._workload is None or self._router is None:
+            await self.cache.start()
+            stack.push_async_callback(self.cache.close)
+        self.workload: Workload = self._workload or _kube_workload(api, self.clock, self.cache)
+        self.router: Router = self._router or _kube_router(api, self.options.mesh_provider, self.cache)
         metrics = self._metrics
         if metrics is None:
             runner = MetricRunner(self.catalog, default_address=self.options.metrics_server)
@@ -263,13 +269,13 @@ def kopf_settings(options: OperatorOptions) -> kopf.OperatorSettings:
     return settings
 
 
-def _kube_workload(api: Api, clock: Clock) -> Workload:
+def _kube_workload(api: Api, clock: Clock, cache: KubeCache) -> Workload:
     from canaryflow.kube.workloads import KubeWorkload
 
-    return KubeWorkload(api, now=clock.now)
+    return KubeWorkload(api, now=clock.now, cache=cache)
 
 
-def _kube_router(api: Api, mesh_provider: str) -> Router:
+def _kube_router(api: Api, mesh_provider: str, cache: KubeCache) -> Router:
     from canaryflow.kube.router import KubeRouter
 
-    return KubeRouter(api, default_provider=mesh_provider)
+    return KubeRouter(api, default_provider=mesh_provider, cache=cache)

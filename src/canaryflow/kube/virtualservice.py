@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Routes
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api
 from canaryflow.kube.converge import Json, controlled_by, converge
 from canaryflow.kube.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
@@ -43,16 +44,16 @@ _EXPIRED = "Max-Age=-1"
 _T = TypeVar("_T")
 
 
-async def reconcile(api: Api, canary: Canary) -> None:
-    """The DestinationRules, then the VirtualService at the routes it serves now (100/0 when new)."""
+async def reconcile(api: Api, canary: Canary, *, cache: KubeCache | None = None) -> None:
+    """The DestinationRules, then the VirtualService at the routes it serves now (100/0 when new). ``cache``,
+    here and below: where to read the objects (default: the API server)."""
+    ns = canary.metadata.namespace
     for rule in _rendered(lambda: istio.destination_rules(canary)):
-        await converge(
-            api, DESTINATION_RULE, canary.metadata.namespace, rule["metadata"]["name"], _taking(canary, rule)
-        )
-    await write(api, canary, None)
+        await converge(api, DESTINATION_RULE, ns, rule["metadata"]["name"], _taking(canary, rule), cache=cache)
+    await write(api, canary, None, cache=cache)
 
 
-async def write(api: Api, canary: Canary, routes: Routes | None) -> Json:
+async def write(api: Api, canary: Canary, routes: Routes | None, *, cache: KubeCache | None = None) -> Json:
     """Render the VirtualService at ``routes`` (None: the routes it has) and write it when it differs."""
     names = meta.ServiceNames.of(canary)
 
@@ -63,18 +64,18 @@ async def write(api: Api, canary: Canary, routes: Routes | None) -> Json:
         desired = _rendered(lambda: istio.virtual_service(canary, wanted, cookies))
         return _taking(canary, desired)(live)
 
-    result = await converge(api, VIRTUAL_SERVICE, canary.metadata.namespace, names.apex, decide)
+    result = await converge(api, VIRTUAL_SERVICE, canary.metadata.namespace, names.apex, decide, cache=cache)
     assert result is not None  # decide creates it when missing
     return result
 
 
-async def get_routes(api: Api, canary: Canary) -> Routes:
-    return routes_of(canary, await _live(api, canary))
+async def get_routes(api: Api, canary: Canary, *, cache: KubeCache | None = None) -> Routes:
+    return routes_of(canary, await _live(api, canary, cache))
 
 
-async def verify(api: Api, canary: Canary, routes: Routes) -> bool:
+async def verify(api: Api, canary: Canary, routes: Routes, *, cache: KubeCache | None = None) -> bool:
     """Whether the live VirtualService is exactly the one rendered for ``routes`` (with its own cookies)."""
-    live = await api.get(VIRTUAL_SERVICE, canary.metadata.namespace, meta.ServiceNames.of(canary).apex)
+    live = await _read(api, cache, canary.metadata.namespace, meta.ServiceNames.of(canary).apex)
     if live is None:
         return False
     try:
@@ -84,7 +85,7 @@ async def verify(api: Api, canary: Canary, routes: Routes) -> bool:
     return bool(live.get("spec") == desired["spec"])
 
 
-async def finalize(api: Api, canary: Canary) -> None:
+async def finalize(api: Api, canary: Canary, *, cache: KubeCache | None = None) -> None:
     """Give a taken-over VirtualService and DestinationRules their original spec back; those the operator
     created are left to the garbage collector (they are owned by the Canary)."""
     names = meta.ServiceNames.of(canary)
@@ -93,7 +94,7 @@ async def finalize(api: Api, canary: Canary) -> None:
         (DESTINATION_RULE, names.primary),
         (VIRTUAL_SERVICE, names.apex),
     ):
-        await converge(api, kind, canary.metadata.namespace, name, _reverting(canary))
+        await converge(api, kind, canary.metadata.namespace, name, _reverting(canary), cache=cache)
 
 
 def _reverting(canary: Canary) -> Callable[[Json | None], Json | None]:
@@ -228,9 +229,15 @@ def _current_routes(canary: Canary, live: Mapping[str, Any] | None) -> Routes:
         return Routes(100, 0)
 
 
-async def _live(api: Api, canary: Canary) -> Json:
+async def _read(api: Api, cache: KubeCache | None, namespace: str, name: str) -> Json | None:
+    if cache is not None:
+        return await cache.lookup(VIRTUAL_SERVICE, namespace, name)
+    return await api.get(VIRTUAL_SERVICE, namespace, name)
+
+
+async def _live(api: Api, canary: Canary, cache: KubeCache | None) -> Json:
     name, ns = meta.ServiceNames.of(canary).apex, canary.metadata.namespace
-    live = await api.get(VIRTUAL_SERVICE, ns, name)
+    live = await _read(api, cache, ns, name)
     if live is None:
         raise RouterError(f"virtualservice {ns}/{name} not found: reconcile the canary's routing first")
     return live

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.kube import readiness
+from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.client import Api
 from canaryflow.kube.converge import Json, contains, converge, patch_until
 from canaryflow.kube.kinds import CONFIGMAP, DAEMONSET, DEPLOYMENT, HPA, SECRET, Kind
@@ -43,23 +44,24 @@ _CONFIG_KINDS: dict[configs.ConfigKind, Kind] = {"configmap": CONFIGMAP, "secret
 
 
 class KubeWorkload:
-    """``Workload`` for Deployment and DaemonSet targets, through the Kubernetes API."""
+    """``Workload`` for Deployment and DaemonSet targets, through the Kubernetes API. Objects are read through
+    ``cache`` (the operator's watch-backed one); without one, from the API server."""
 
-    def __init__(self, api: Api, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, api: Api, *, now: Callable[[], float] = time.time, cache: KubeCache | None = None) -> None:
         self.api = api
+        self.cache = cache if cache is not None else KubeCache(api)
         self._now = now
 
     # -- the Workload Protocol ----------------------------------------------------------------------------------
     async def initialize(self, canary: Canary) -> None:
         kind, target = await self._target(canary)
-        primary = await self.api.get(kind, canary.metadata.namespace, _primary(canary))
+        primary = await self.cache.lookup(kind, canary.metadata.namespace, _primary(canary))
         if primary is None:
             tracking, sources = await self._tracking(canary, target)
             await self._write_configs(canary, tracking, sources)
             desired = _render(lambda: workload.primary_workload(canary, target, tracking))
-            await converge(
-                self.api, kind, canary.metadata.namespace, _primary(canary), lambda live: _create(live, desired)
-            )
+            ns = canary.metadata.namespace
+            await converge(self.api, kind, ns, _primary(canary), lambda live: _create(live, desired), cache=self.cache)
         if canary.spec.autoscaler_ref is not None:
             await self._reconcile_hpa(canary)
 
@@ -71,7 +73,7 @@ class KubeWorkload:
 
     async def primary_readiness(self, canary: Canary) -> Readiness:
         kind, ns, name = _kind(canary), canary.metadata.namespace, _primary(canary)
-        obj = await self.api.get(kind, ns, name)
+        obj = await self.cache.lookup(kind, ns, name)
         if obj is None:
             return Readiness(False, f"{name}.{ns} not ready: {kind.kind.lower()} {ns}/{name} not found")
         threshold = _threshold(canary.spec.effective_analysis.primary_ready_threshold)
@@ -137,7 +139,7 @@ class KubeWorkload:
                 return None
             return body
 
-        await converge(self.api, kind, canary.metadata.namespace, _primary(canary), decide)
+        await converge(self.api, kind, canary.metadata.namespace, _primary(canary), decide, cache=self.cache)
 
     async def finalize(self, canary: Canary) -> None:
         """Revert on deletion (Flagger's Finalize): the target gets the primary's replicas back (a DaemonSet its
@@ -146,7 +148,7 @@ class KubeWorkload:
         if kind is DAEMONSET:
             await self._patch_target(canary, _daemonset_scale(on=True))
             return
-        primary = await self.api.get(kind, canary.metadata.namespace, _primary(canary))
+        primary = await self.cache.lookup(kind, canary.metadata.namespace, _primary(canary))
         if primary is None:
             await self.scale_canary_up(canary)
             return
@@ -157,7 +159,7 @@ class KubeWorkload:
     async def _target(self, canary: Canary, *, raw: bool = False) -> tuple[Kind, Json]:
         """The target as it is (``raw``), or as the primary copies it (:func:`as_written`)."""
         ref, ns, kind = canary.spec.target_ref, canary.metadata.namespace, _kind(canary)
-        obj = await self.api.get(kind, ns, ref.name)
+        obj = await self.cache.lookup(kind, ns, ref.name)
         if obj is None:
             raise WorkloadError(f"{ref.kind.lower()} {ns}/{ref.name} not found")
         _render(lambda: meta.selector_label(obj))
@@ -170,7 +172,7 @@ class KubeWorkload:
         pod_spec = ((target.get("spec") or {}).get("template") or {}).get("spec") or {}
         found: dict[str, Json] = {}
         for (kind, name), required in sorted(configs.references(pod_spec).items()):
-            obj = await self.api.get(_CONFIG_KINDS[kind], ns, name)
+            obj = await self.cache.lookup(_CONFIG_KINDS[kind], ns, name)
             if obj is not None:
                 found[f"{kind}/{name}"] = obj
             elif required:
@@ -182,9 +184,8 @@ class KubeWorkload:
         for ref in tracking.refs:
             desired = configs.primary_config(canary, sources[ref.key])
             kind = _CONFIG_KINDS[ref.kind]
-            await converge(
-                self.api, kind, canary.metadata.namespace, desired["metadata"]["name"], _config_decider(desired)
-            )
+            name, decide = desired["metadata"]["name"], _config_decider(desired)
+            await converge(self.api, kind, canary.metadata.namespace, name, decide, cache=self.cache)
 
     async def _reconcile_hpa(self, canary: Canary) -> None:
         ref, ns = canary.spec.autoscaler_ref, canary.metadata.namespace
@@ -193,7 +194,7 @@ class KubeWorkload:
             raise WorkloadError(
                 f"Canary {canary.key}: {ref.kind} autoscalers are not supported; use a HorizontalPodAutoscaler"
             )
-        hpa = await self.api.get(HPA, ns, ref.name)  # served as autoscaling/v2 whatever version it was written in
+        hpa = await self.cache.lookup(HPA, ns, ref.name)  # served as autoscaling/v2 whatever version it was written in
         if hpa is None:
             raise WorkloadError(f"horizontalpodautoscaler {ns}/{ref.name} not found")
         desired = _render(lambda: workload.primary_hpa(canary, hpa))
@@ -210,7 +211,7 @@ class KubeWorkload:
             body["metadata"]["labels"] = desired["metadata"].get("labels") or {}
             return body
 
-        await converge(self.api, HPA, ns, desired["metadata"]["name"], decide)
+        await converge(self.api, HPA, ns, desired["metadata"]["name"], decide, cache=self.cache)
 
     async def _scale_from_zero(self, canary: Canary, target: Mapping[str, Any]) -> int:
         """Flagger's ScaleFromZero: the target's replicas if > 0; else, without an autoscaler, the primary's;
@@ -221,11 +222,11 @@ class KubeWorkload:
             return replicas
         ref = canary.spec.autoscaler_ref
         if ref is None:
-            primary = await self.api.get(DEPLOYMENT, ns, _primary(canary)) or {}
+            primary = await self.cache.lookup(DEPLOYMENT, ns, _primary(canary)) or {}
             primary_replicas = (primary.get("spec") or {}).get("replicas")
             return primary_replicas if isinstance(primary_replicas, int) and primary_replicas > 0 else 1
         if ref.kind == "HorizontalPodAutoscaler":
-            hpa = await self.api.get(HPA, ns, ref.name) or {}
+            hpa = await self.cache.lookup(HPA, ns, ref.name) or {}
             low = (hpa.get("spec") or {}).get("minReplicas")
             if isinstance(low, int) and low > 1:
                 return low
@@ -233,7 +234,7 @@ class KubeWorkload:
 
     async def _patch_target(self, canary: Canary, decide: Callable[[Json], Any | None]) -> None:
         ref, ns = canary.spec.target_ref, canary.metadata.namespace
-        if await patch_until(self.api, _kind(canary), ns, ref.name, decide) is None:
+        if await patch_until(self.api, _kind(canary), ns, ref.name, decide, cache=self.cache) is None:
             raise WorkloadError(f"{ref.kind.lower()} {ns}/{ref.name} not found")
 
     def _readiness(self, canary: Canary, obj: Mapping[str, Any], threshold: int) -> Readiness:

@@ -44,22 +44,30 @@ tests/deploy keep both equal to what the operator's code (src/canaryflow/kube/ru
   resources: ["metrictemplates", "alertproviders"]
   verbs: ["list", "watch"]
 # Targets and their -primary copies: read (get), created (create), promoted (update), target scaled (patch).
+# Deployments are also kept in the operator's cache (list/watch), so an idle tick reads them from memory.
 - apiGroups: ["apps"]
-  resources: ["deployments", "daemonsets"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
   verbs: ["get", "create", "update", "patch"]
-# Apex/-primary/-canary Services, tracked ConfigMaps and Secrets and their -primary copies, secretRefs:
-# read (get), created when missing (create), rewritten when they differ (update).
+# Apex/-primary/-canary Services (also cached: list/watch), tracked ConfigMaps and Secrets and their -primary
+# copies, secretRefs: read (get), created when missing (create), rewritten when they differ (update).
 - apiGroups: [""]
-  resources: ["services", "configmaps", "secrets"]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "update"]
+- apiGroups: [""]
+  resources: ["configmaps", "secrets"]
   verbs: ["get", "create", "update"]
 # The primary's HPA, a copy of the target's.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "create", "update"]
 # Istio DestinationRules and the VirtualService whose weights are the canary's traffic; verify reads it back.
+# Cached like Deployments (list/watch).
 - apiGroups: ["networking.istio.io"]
   resources: ["virtualservices", "destinationrules"]
-  verbs: ["get", "create", "update"]
+  verbs: ["get", "list", "watch", "create", "update"]
 # Events on the Canary: created (create), a repeat found and counted (get/patch), recent ones listed (list).
 - apiGroups: [""]
   resources: ["events"]
