@@ -364,3 +364,36 @@ def test_the_items_of_a_list_are_validated_one_by_one() -> None:
         "list.yaml:13: AlertProvider/bad: spec.adress: unknown field; did you mean address?",
     ]
     assert [(s.line, s.kind) for s in report.skipped] == [(14, "Service")]
+
+
+@pytest.mark.parametrize(
+    ("analysis", "refused"),
+    [
+        pytest.param({}, "stepWeight", id="progressive"),
+        pytest.param(
+            {"stepWeight": None, "iterations": 5, "match": [{"headers": {"x": {"exact": "1"}}}]}, "match", id="a-b"
+        ),
+        pytest.param({"stepWeight": None, "iterations": 5, "mirror": True}, "mirror", id="mirror"),
+    ],
+)
+def test_provider_kubernetes_refuses_what_services_alone_cannot_route(
+    analysis: dict[str, object], refused: str
+) -> None:
+    doc = yaml.safe_load(BACKEND)
+    doc["spec"]["provider"] = "kubernetes"
+    for field, value in analysis.items():
+        if value is None:
+            doc["spec"]["analysis"].pop(field)
+        else:
+            doc["spec"]["analysis"][field] = value
+    [problem] = problems_in(yaml.safe_dump(doc))
+    assert "Canary/backend: spec.analysis: provider kubernetes switches Services only" in problem
+    assert f"cannot honour {refused}" in problem and "istio" in problem
+
+
+def test_provider_kubernetes_accepts_blue_green() -> None:
+    doc = yaml.safe_load(BACKEND)
+    doc["spec"]["provider"] = "kubernetes"
+    doc["spec"]["analysis"].pop("stepWeight")
+    doc["spec"]["analysis"]["iterations"] = 5
+    assert problems_in(yaml.safe_dump(doc)) == []

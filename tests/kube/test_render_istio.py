@@ -198,7 +198,7 @@ def test_tcp_services_get_a_weighted_tcp_route() -> None:
 
 
 def test_the_kubernetes_provider_gets_services_but_no_istio_objects() -> None:
-    objects = rendered(canary_doc(provider="kubernetes"), deployment_doc())
+    objects = rendered(canary_doc(analysis="iterations: 5", provider="kubernetes"), deployment_doc())
     assert [o["kind"] for o in objects] == ["Service", "Service", "Deployment", "Service"]
 
 

@@ -402,6 +402,14 @@ class CanarySpec(Model):
         advances = value.step_weight or value.step_weights or value.iterations
         if not advances and not info.data.get("skip_analysis"):
             raise ValueError("analysis needs stepWeight, stepWeights or iterations, or the canary never advances")
+        if info.data.get("provider") == "kubernetes":
+            routed = [n for n, v in (("stepWeight", value.step_weight), ("stepWeights", value.step_weights),
+                                     ("match", value.match), ("mirror", value.mirror)) if v]  # fmt: skip
+            if routed:
+                raise ValueError(
+                    "provider kubernetes switches Services only (100/0 or 0/100: blue/green with iterations), so it "
+                    f"cannot honour {', '.join(routed)}; use a mesh provider such as istio"
+                )
         return value
 
     @property
