@@ -196,7 +196,8 @@ class TaskRunner:
     async def _stop(self, process: asyncio.subprocess.Process) -> int:
         _signal_group(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), self.settings.grace)
+            async with asyncio.timeout(self.settings.grace):
+                await process.wait()
         _signal_group(process.pid, signal.SIGKILL)  # the shell, or whatever it left behind in its group
         return await process.wait()
 

@@ -205,5 +205,6 @@ class ReplicaSet:
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken (a readiness change, a new desired state) or ``seconds`` pass."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()

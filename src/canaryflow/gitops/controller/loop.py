@@ -81,7 +81,8 @@ class GitOpsController:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._done.setdefault(key, []).append(done)
         self.request(key)
-        await asyncio.wait_for(done, timeout)
+        async with asyncio.timeout(timeout):
+            await done
 
     async def forget(self, key: Key) -> None:
         task = self._tasks.pop(key, None)
@@ -120,8 +121,11 @@ class GitOpsController:
             for other in result.wake:
                 if other != key and not self.request(other):
                     self.track(other)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.timing.wait(result.requeue))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as the
+            # wake-up does, and forget() would then wait for this task forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timing.wait(result.requeue)):
+                    await wake.wait()
 
     async def _run(self, key: Key, body: dict[str, Any], failures: int) -> Result:
         try:

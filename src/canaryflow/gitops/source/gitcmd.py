@@ -81,7 +81,8 @@ class GitSession:
             start_new_session=True,
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), self.timeout)
+            async with asyncio.timeout(self.timeout):  # not wait_for: it can swallow a cancellation on 3.11
+                stdout, stderr = await process.communicate()
         except (TimeoutError, asyncio.CancelledError) as error:
             _kill_group(process.pid)
             with contextlib.suppress(ProcessLookupError):
