@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import kopf
-import uvicorn
 
 from canaryflow.control.clock import Clock, SystemClock
 from canaryflow.control.executor import Adapters, AlertSender, MetricsRunner
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
-from canaryflow.control.web import metrics_app
+from canaryflow.control.web import metrics_app, parse_listen, serving
 from canaryflow.engine.checks import Settings
 from canaryflow.hooks.base import HookRunner
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
@@ -79,13 +78,6 @@ class OperatorOptions:
             raise ValueError(f"--mesh-provider {self.mesh_provider!r}: must be one of {', '.join(MESH_PROVIDERS)}")
         if self.listen is not None:
             parse_listen(self.listen)
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 0.0.0.0:8080")
-    return host.strip("[]"), int(port)
 
 
 class Fanout:
@@ -238,22 +230,8 @@ class OperatorRuntime:
                 await self.api.create(kind, {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata})
 
     async def _serve_metrics(self, listen: str) -> None:
-        host, port = parse_listen(listen)
-        config = uvicorn.Config(metrics_app(self.recorder), host=host, port=port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(), name="metrics server")
-        while not server.started:
-            if task.done():
-                task.result()  # raises why it could not start (port in use, say)
-                raise OSError(f"--listen {listen}: the metrics server stopped at once")
-            await asyncio.sleep(0.01)
-        self.metrics_port = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-
-        async def shutdown() -> None:
-            server.should_exit = True
-            await task
-
-        self._stack.push_async_callback(shutdown)
+        app = metrics_app(self.recorder)
+        self.metrics_port = await self._stack.enter_async_context(serving(app, listen, "metrics server"))
 
 
 def kopf_settings(options: OperatorOptions) -> kopf.OperatorSettings:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import Iterator
 
 import uvicorn
 
 from canaryflow.control.scheduler import Timing
+from canaryflow.control.web import Server
 from canaryflow.engine.checks import NoValuesPolicy, Settings
 from canaryflow.local import api, state
 from canaryflow.local.runtime import LocalRuntime, Options
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after its shutdown, which would end the process before the runtime stops its
-    children: the runtime handles the signals itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def serve(options: Options) -> None:
@@ -32,7 +22,7 @@ async def serve(options: Options) -> None:
     config = uvicorn.Config(
         api.build(runtime), host="127.0.0.1", port=runtime.ports["api"], log_level="warning", lifespan="off"
     )
-    server = _Server(config)
+    server = Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -18,11 +18,9 @@ import contextlib
 import dataclasses
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -31,14 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from canaryflow.control.web import parse_listen, serving
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.receivers import targets as receiver_targets
-from canaryflow.kube.api import Api, Json, JsonList, PatchType, WatchEvent
 from canaryflow.kube.client import KubeApi
 from canaryflow.kube.gitops.wiring import follow, kube_gitops
-from canaryflow.kube.kinds import Kind
-from canaryflow.kube.runtime import parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -72,87 +68,6 @@ class GitOpsOptions:
                 parse_listen(self.receiver_listen)
             except ValueError as exc:
                 raise ValueError(str(exc).replace("--listen", "--receiver-listen", 1)) from None
-
-
-class NamespacedWatch:
-    """An ``Api`` whose cluster-wide watches of namespaced kinds are one watch per listed namespace, merged.
-
-    Only watches are narrowed: they decide which Flux objects the controller follows. Everything else goes to
-    the wrapped client unchanged (a Kustomization in a followed namespace still applies wherever it says).
-    """
-
-    def __init__(self, api: Api, namespaces: Sequence[str]) -> None:
-        if not namespaces:
-            raise ValueError("NamespacedWatch needs at least one namespace; use the client itself for all")
-        self.api, self.namespaces = api, tuple(namespaces)
-
-    async def watch(
-        self, kind: Kind, namespace: str | None = None, *, labels: str | None = None
-    ) -> AsyncIterator[WatchEvent]:
-        if namespace is not None or not kind.namespaced:
-            async for event in self.api.watch(kind, namespace, labels=labels):
-                yield event
-            return
-        queue: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue()
-
-        async def pump(where: str) -> None:
-            try:
-                async for event in self.api.watch(kind, where, labels=labels):
-                    await queue.put(event)
-            except Exception as exc:  # handed to the reader, who raises it
-                await queue.put(exc)
-
-        pumps = [asyncio.create_task(pump(ns), name=f"watch {kind.plural} in {ns}") for ns in self.namespaces]
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-
-    async def get(self, kind: Kind, namespace: str | None, name: str) -> Json | None:
-        return await self.api.get(kind, namespace, name)
-
-    async def list(self, kind: Kind, namespace: str | None = None, *, labels: str | None = None) -> JsonList:
-        return await self.api.list(kind, namespace, labels=labels)
-
-    async def create(self, kind: Kind, body: Mapping[str, Any]) -> Json:
-        return await self.api.create(kind, body)
-
-    async def replace(self, kind: Kind, body: Mapping[str, Any]) -> Json:
-        return await self.api.replace(kind, body)
-
-    async def replace_status(self, kind: Kind, body: Mapping[str, Any]) -> Json:
-        return await self.api.replace_status(kind, body)
-
-    async def patch(
-        self, kind: Kind, namespace: str | None, name: str, patch: Any, *, type: PatchType = "merge"
-    ) -> Json:
-        return await self.api.patch(kind, namespace, name, patch, type=type)
-
-    async def apply(
-        self,
-        kind: Kind,
-        body: Mapping[str, Any],
-        *,
-        manager: str = "canaryflow",
-        force: bool = True,
-        dry_run: bool = False,
-    ) -> Json:
-        return await self.api.apply(kind, body, manager=manager, force=force, dry_run=dry_run)
-
-    async def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
-        return await self.api.delete(kind, namespace, name)
-
-    async def discover(self, api_version: str, kind: str) -> Kind:
-        return await self.api.discover(api_version, kind)
-
-    async def close(self) -> None:
-        await self.api.close()
 
 
 class _Tracked(Collector):
@@ -189,15 +104,6 @@ def health_app(controller: GitOpsController, following: asyncio.Task[None]) -> S
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, minus its own SIGTERM/SIGINT handlers: it would take the signal from run(), stop only itself,
-    and raise the signal again once stopped, killing the process before the controller has been closed."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def receiver_app(controller: GitOpsController) -> Starlette:
     """``POST /hook/<digest>``: the webhook of the followed Receiver that published that path in its status (as
     Flux's notification-controller serves them). The call is judged with the Receiver's current token (a rotated
@@ -225,24 +131,6 @@ def receiver_app(controller: GitOpsController) -> Starlette:
     return Starlette(routes=[Route("/hook/{digest}", hook, methods=["POST"])])
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Starlette, listen: str) -> AsyncIterator[int]:
-    """Serve ``app`` on ``listen`` (HOST:PORT) until the block ends; yields the bound port (``:0`` picks one)."""
-    host, port = parse_listen(listen)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(), name="gitops health server")
-    while not server.started:
-        if task.done():
-            task.result()  # raises why it could not start (port in use, say)
-            raise OSError(f"--listen {listen}: the health server stopped at once")
-        await asyncio.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def run(options: GitOpsOptions, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set, SIGTERM or SIGINT arrives, or the watches fail (their error is raised)."""
     stop = stop or asyncio.Event()
@@ -256,14 +144,17 @@ async def run(options: GitOpsOptions, stop: asyncio.Event | None = None) -> None
             options.workdir.mkdir(parents=True, exist_ok=True)
             controller = kube_gitops(api, options.workdir)
             stack.push_async_callback(controller.close)
-            watched: Api = NamespacedWatch(api, options.namespaces) if options.namespaces else api
-            following = asyncio.create_task(follow(watched, controller), name="gitops follow")
+            following = asyncio.create_task(follow(api, controller, options.namespaces), name="gitops follow")
             stack.push_async_callback(_cancel, following)
             if options.listen is not None:
-                port = await stack.enter_async_context(serving(health_app(controller, following), options.listen))
+                port = await stack.enter_async_context(
+                    serving(health_app(controller, following), options.listen, "health server")
+                )
                 log.info("serving /healthz and /metrics on port %d", port)
             if options.receiver_listen is not None:
-                port = await stack.enter_async_context(serving(receiver_app(controller), options.receiver_listen))
+                port = await stack.enter_async_context(
+                    serving(receiver_app(controller), options.receiver_listen, "receiver server")
+                )
                 log.info("serving the Receivers' webhooks on port %d", port)
             where = ", ".join(options.namespaces) or "all namespaces"
             log.info("following Flux objects in %s; sources under %s", where, options.workdir)

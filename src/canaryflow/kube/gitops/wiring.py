@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from canaryflow.gitops.controller import RECONCILERS
@@ -45,8 +46,10 @@ def kube_gitops(
     return GitOpsController(ctx, RECONCILERS, timing)
 
 
-async def follow(api: Api, controller: GitOpsController) -> None:
-    """Watch every Flux kind the controller reconciles (until cancelled): a new object, a changed spec
+async def follow(api: Api, controller: GitOpsController, namespaces: Sequence[str] = ()) -> None:
+    """Watch every Flux kind the controller reconciles, in ``namespaces`` (one watch each) or in all of them when
+    none are given, until cancelled. Only what is followed is narrowed: a Kustomization in a followed namespace
+    still applies wherever it says. A new object, a changed spec
         (``metadata.generation``) or a ``reconcile.fluxcd.io/requestedAt`` annotation reconciles it now; a deleted
         one is forgotten. Status writes (the controller's own) change neither, so they wake nothing. A Kustomization
     carries Flux's finalizer: its deletion is finalized (see :mod:`canaryflow.kube.gitops.finalizer`) before it
@@ -61,20 +64,23 @@ async def follow(api: Api, controller: GitOpsController) -> None:
                 kind = await objects.kind(kind_name)
                 if kind_name == "Kustomization":
                     finalizer = KustomizationFinalizer(api, controller, kind)
-                watching = _follow_kind(api, controller, kind, finalizer if kind_name == "Kustomization" else None)
-                group.create_task(watching, name=f"gitops watch {kind_name}")
+                for namespace in namespaces or (None,):
+                    watching = _follow_kind(
+                        api, controller, kind, finalizer if kind_name == "Kustomization" else None, namespace
+                    )
+                    group.create_task(watching, name=f"gitops watch {kind_name} in {namespace or 'all namespaces'}")
     finally:
         if finalizer is not None:
             await finalizer.close()
 
 
 async def _follow_kind(
-    api: Api, controller: GitOpsController, kind: Kind, finalizer: KustomizationFinalizer | None
+    api: Api, controller: GitOpsController, kind: Kind, finalizer: KustomizationFinalizer | None, namespace: str | None
 ) -> None:
     """``finalizer`` (Kustomizations only) puts Flux's finalizer on each object and finalizes a deleting one,
     which is then no longer reconciled."""
     seen: dict[Key, tuple[int, str]] = {}
-    async for event in api.watch(kind):
+    async for event in api.watch(kind, namespace):
         meta = event.object.get("metadata") or {}
         key = Key(kind.kind, str(meta.get("namespace") or ""), str(meta.get("name")))
         if event.type == "DELETED":
