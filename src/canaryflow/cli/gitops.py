@@ -125,6 +125,15 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
         if ready.get("status") != "True":
             raise typer.Exit(1)
 
+    def kustomization_view(view: str, kind: str, name: str, namespace: str, state_dir: str | None) -> Any:
+        """``tree`` and ``diff``: both take ``kustomization NAME`` and read one view of it from the runtime."""
+        if kind not in ("kustomization", "ks"):
+            raise fail(CliError(f"{view} works on kustomizations: canaryflow {view} kustomization NAME"))
+        try:
+            return Runtime(state_dir).json("GET", f"/gitops/kustomizations/{namespace}/{name}/{view}")
+        except CliError as exc:
+            raise fail(exc) from None
+
     @app.command()
     def tree(
         kind: Annotated[str, typer.Argument(help="kustomization")],
@@ -133,12 +142,7 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
         state_dir: StateDir = None,
     ) -> None:
         """The objects a Kustomization applied (its inventory)."""
-        if kind not in ("kustomization", "ks"):
-            raise fail(CliError("tree works on kustomizations: canaryflow tree kustomization NAME"))
-        try:
-            data = Runtime(state_dir).json("GET", f"/gitops/kustomizations/{namespace}/{name}/tree")
-        except CliError as exc:
-            raise fail(exc) from None
+        data = kustomization_view("tree", kind, name, namespace, state_dir)
         console.print(f"Kustomization/{namespace}/{name}")
         entries = data["entries"]
         for i, entry in enumerate(entries):
@@ -155,12 +159,7 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
         state_dir: StateDir = None,
     ) -> None:
         """What applying the Kustomization's current revision would change; exit code 1 when anything would."""
-        if kind not in ("kustomization", "ks"):
-            raise fail(CliError("diff works on kustomizations: canaryflow diff kustomization NAME"))
-        try:
-            data = Runtime(state_dir).json("GET", f"/gitops/kustomizations/{namespace}/{name}/diff")
-        except CliError as exc:
-            raise fail(exc) from None
+        data = kustomization_view("diff", kind, name, namespace, state_dir)
         for difference in data["differences"]:
             console.print(f"► {difference['object']} {difference['action']}", markup=False)
             for line in difference.get("lines") or []:

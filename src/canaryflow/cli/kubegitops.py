@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from canaryflow.cli.operator import LOG_LEVELS, namespaces_from
+from canaryflow.cli.operator import namespaces_from, parse_log_level
 
 
 def register(app: typer.Typer) -> None:
@@ -54,9 +54,7 @@ def register(app: typer.Typer) -> None:
         from canaryflow.kube.errors import ConfigError
         from canaryflow.kube.gitops.run import GitOpsOptions, WatchFailed, run
 
-        level = log_level.lower()
-        if level not in LOG_LEVELS:
-            raise typer.BadParameter(f"{log_level!r}: must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        level = parse_log_level(log_level)
         try:
             options = GitOpsOptions(
                 namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),

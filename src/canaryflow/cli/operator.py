@@ -17,6 +17,14 @@ import typer
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+def parse_log_level(value: str) -> str:
+    """``--log-level`` in lower case; anything else than LOG_LEVELS is a usage error naming the flag."""
+    level = value.lower()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r}: must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    return level
+
+
 def namespaces_from(flags: list[str] | None, env: str | None) -> tuple[str, ...]:
     """``--namespace`` flags, else the comma list in CANARYFLOW_NAMESPACES; empty means all namespaces."""
     raw = flags if flags else (env or "").split(",")
@@ -63,9 +71,7 @@ def register(app: typer.Typer) -> None:
         """Run the Kubernetes operator: drive every Canary in the watched namespaces (a drop-in for Flagger)."""
         from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 
-        level = log_level.lower()
-        if level not in LOG_LEVELS:
-            raise typer.BadParameter(f"{log_level!r}: must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        level = parse_log_level(log_level)
         try:
             options = OperatorOptions(
                 namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
