@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from canaryflow.gitops.controller import conditions as cond
+from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import Key

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from canaryflow.gitops.controller import conditions
+from canaryflow.gitops import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.source.base import Artifact, Source
 from canaryflow.gitops.target.base import Target

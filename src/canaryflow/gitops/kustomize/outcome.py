@@ -5,16 +5,16 @@ On success: ``Ready=True`` (``ReconciliationSucceeded``, "Applied revision: main
 checked, ``Healthy=True``. On failure: ``Ready=False`` with the reason (``ArtifactFailed``, ``BuildFailed``,
 ``ReconciliationFailed``, ``PruneFailed``, ``HealthCheckFailed``) and ``Reconciling=True``
 (``ProgressingWithRetry``): Flux retries a failed revision, so ``Stalled`` stays off. The caller keeps
-``lastTransitionTime`` when a condition's status did not change.
+``lastTransitionTime`` when a condition's status did not change (canaryflow.gitops.conditions.merge).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from canaryflow.gitops import conditions
 from canaryflow.gitops.kustomize.health import Clock
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Change, ObjRef
@@ -67,11 +67,4 @@ class Report:
                        applied=applied)  # fmt: skip
 
     def _condition(self, kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
-        now = datetime.datetime.fromtimestamp(self.clock.now(), tz=datetime.UTC)
-        return {
-            "type": kind,
-            "status": "True" if status else "False",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+        return conditions.condition(kind, status, reason, message, None, self.clock.now())
