@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from canaryflow.api import istio
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.duration import Duration, parse_duration
+from canaryflow.api.judge import CanaryJudge
 
 API_VERSION: Final = "flagger.app/v1beta1"
 DEFAULT_PROGRESS_DEADLINE = 600
@@ -302,6 +303,8 @@ class CanaryAnalysis(Model):
     metrics: list[CanaryMetric] | None = None
     webhooks: list[CanaryWebhook] | None = None
     session_affinity: SessionAffinity | None = None
+    #: canaryflow's sequential judge (an extension: Flagger's CRD has no such field).
+    judge: CanaryJudge | None = None
 
     # Field validators rather than one model validator, so each message points at the field that is wrong
     # (``spec.analysis.stepWeights``, not ``spec.analysis``); ``info.data`` holds the fields declared above.

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from canaryflow.api import status
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.canary import API_VERSION, Canary
+from canaryflow.api.evidence import JudgeState, TestEvidence
 from canaryflow.api.metrictemplate import MetricTemplate
 
 GROUP, _, VERSION = API_VERSION.partition("/")
@@ -220,6 +221,9 @@ _FLAGGER_STATUS: dict[str, Any] = {
 def canary_status_schema() -> dict[str, Any]:
     """Flagger's status fields plus every field canaryflow's status writer adds."""
     properties = dict(_FLAGGER_STATUS)
+    # The judge's evidence and the checks' results: objects of mixed fields (api/evidence.py, engine/checks.py).
+    free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    properties.update(judge=free, judgeState=free, lastChecks={"type": "array", "items": free})
     for name, value in _full_status().to_dict().items():
         properties.setdefault(name, _schema_of(value))
     return {"type": "object", "properties": properties}
@@ -233,6 +237,12 @@ def _full_status() -> status.CanaryStatus:
 
 def _sample(tp: Any) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if type(None) in args:
+        return _sample(next(a for a in args if a is not type(None)))
+    if tp is JudgeState:
+        return JudgeState(alpha=0.05, tests=(TestEvidence("errors"),))
+    if tp is Any:
+        return "x"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return next(iter(tp))
     if origin is dict:

@@ -10,6 +10,8 @@ import dataclasses
 import enum
 from typing import Any
 
+from canaryflow.api.evidence import JudgeState
+
 
 class Phase(enum.StrEnum):
     INITIALIZING = "Initializing"
@@ -49,6 +51,11 @@ class CanaryStatus:
     message: str = ""
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     observed_generation: int = 0
+    #: When the checks last ran (with the judge on, the canary is woken between analyses too).
+    last_analysis_at: float = 0.0
+    #: Each threshold check of the last analysis: name, value, min, max, passed (Flagger shows none of these).
+    last_checks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    judge: JudgeState | None = None
 
     def copy(self) -> CanaryStatus:
         # Called several times per tick: a field-by-field copy is 3x faster than dataclasses.replace.
@@ -57,6 +64,7 @@ class CanaryStatus:
             object.__setattr__(new, name, getattr(self, name))
         new.tracked_configs = dict(self.tracked_configs)
         new.last_metrics = dict(self.last_metrics)
+        new.last_checks = list(self.last_checks)
         return new
 
     def enter(self, phase: Phase, now: float) -> None:
@@ -70,8 +78,12 @@ class CanaryStatus:
 
     def to_json(self) -> dict[str, Any]:
         """Every field, exactly (for canaryflow's own store; ``to_dict`` is Flagger's shape)."""
-        data = dataclasses.asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["tracked_configs"] = dict(self.tracked_configs)
+        data["last_metrics"] = dict(self.last_metrics)
+        data["last_checks"] = [dict(c) for c in self.last_checks]
         data["phase"] = self.phase.value
+        data["judge"] = self.judge.to_json() if self.judge else None
         return data
 
     @classmethod
@@ -79,6 +91,8 @@ class CanaryStatus:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["phase"] = Phase(values.get("phase", Phase.INITIALIZING))
+        if values.get("judge"):
+            values["judge"] = JudgeState.from_json(values["judge"])
         return cls(**values)
 
     # Flagger's status shape -------------------------------------------------------------------------------
@@ -114,6 +128,13 @@ class CanaryStatus:
         out["unreadySince"] = _rfc3339(self.unready_since) if self.unready_since else ""
         if self.last_metrics:
             out["lastMetrics"] = dict(self.last_metrics)
+        if self.last_checks:
+            out["lastChecks"] = [dict(c) for c in self.last_checks]
+        if self.last_analysis_at:
+            out["lastAnalysisAt"] = _rfc3339(self.last_analysis_at)
+        if self.judge is not None:
+            out["judge"] = self.judge.to_dict()
+            out["judgeState"] = self.judge.to_json()
         return out
 
     @classmethod
@@ -135,6 +156,9 @@ class CanaryStatus:
             unready_since=_parse_time(data.get("unreadySince")),
             message="" if message in _CONDITION_MESSAGES.values() else message,
             last_metrics={k: float(v) for k, v in (data.get("lastMetrics") or {}).items()},
+            last_analysis_at=_parse_time(data.get("lastAnalysisAt")),
+            last_checks=[dict(c) for c in data.get("lastChecks") or ()],
+            judge=JudgeState.from_json(data["judgeState"]) if data.get("judgeState") else None,
         )
 
 

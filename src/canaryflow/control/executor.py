@@ -26,6 +26,7 @@ from canaryflow.notify.base import Severity
 from canaryflow.notify.dispatch import canary_fields
 from canaryflow.routing.base import Router
 from canaryflow.store.base import Conflict, Event, EventSink, StatusStore
+from canaryflow.traffic.base import NoTraffic, TrafficCounter, TrafficError
 from canaryflow.workloads.base import Workload
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Adapters:
     events: EventSink
     recorder: Recorder
     settings: Settings = dataclasses.field(default_factory=Settings)
+    #: The judge's per-arm counters (only asked for when a canary's judge is on).
+    traffic: TrafficCounter = dataclasses.field(default_factory=NoTraffic)
 
 
 class EffectFailed(Exception):
@@ -81,6 +84,7 @@ class Executor:
             fx.CheckProviders: self._check_providers,
             fx.CallHook: self._call_hook,
             fx.MeasureMetric: self._measure,
+            fx.CountArms: self._count_arms,
             fx.SetRoutes: self._set_routes,
             fx.ScaleCanaryUp: lambda c, e: a.workload.scale_canary_up(c),
             fx.ScaleCanaryToZero: lambda c, e: a.workload.scale_canary_to_zero(c),
@@ -89,14 +93,15 @@ class Executor:
             fx.SendAlert: self._alert,
         }
 
-    async def tick(self, canary: Canary) -> engine.TickResult | None:
-        """One tick; returns its result, or None when it was abandoned (the reason is in the events)."""
+    async def tick(self, canary: Canary, interval: float = 0.0) -> engine.TickResult | None:
+        """One tick; returns its result, or None when it was abandoned (the reason is in the events).
+        ``interval`` is the analysis interval the scheduler runs the canary at (see ``TickInput``)."""
         key = canary.key
         stored = await self.a.store.load(key)
         status = stored.status if stored else CanaryStatus()
         operation = await self.a.store.pending(key)
         started = time.perf_counter()
-        steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings))
+        steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings, interval))
         current: fx.Effect | None = None
         try:
             current = next(steps)
@@ -148,6 +153,12 @@ class Executor:
             return fx.Reading(no_values=True)
         except MetricError as exc:
             return fx.Reading(error=str(exc) or type(exc).__name__)
+
+    async def _count_arms(self, canary: Canary, effect: fx.CountArms) -> fx.ArmCounts:
+        try:
+            return await self.a.traffic.count(canary, effect.counts)
+        except TrafficError as exc:
+            return fx.ArmCounts(error=str(exc) or type(exc).__name__)
 
     async def _call_hook(self, canary: Canary, effect: fx.CallHook) -> fx.HookOutcome:
         call = HookCall(canary.metadata.name, canary.metadata.namespace, effect.phase, effect.checksum, effect.webhook)

@@ -1,4 +1,5 @@
-"""The scheduler: one asyncio task per canary, ticking every ``analysis.interval``.
+"""The scheduler: one asyncio task per canary, ticking every ``analysis.interval`` (and between, as often as
+the canary's judge looks).
 
 As in kopf, each object has its own worker, so a canary's ticks never overlap while canaries run in
 parallel; a slow or failing canary delays nobody else. ``wake`` runs a tick now (a spec change, a user's
@@ -15,6 +16,8 @@ import logging
 from canaryflow.api.canary import Canary
 from canaryflow.control.clock import Clock
 from canaryflow.control.executor import Executor
+from canaryflow.engine import judging
+from canaryflow.engine.checks import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ class Timing:
 
     def interval(self, canary: Canary) -> float:
         return max(self.min_interval, canary.spec.effective_analysis.interval_seconds) * self.scale
+
+    def wake_every(self, canary: Canary, settings: Settings) -> float:
+        """How often the canary's worker wakes: every interval, or as often as its judge looks (scaled too,
+        never more than once a second)."""
+        interval = self.interval(canary)
+        judge = judging.active(canary, settings)
+        if judge is None:
+            return interval
+        return min(interval, max(1.0, judge.interval_seconds * self.scale))
 
 
 class Scheduler:
@@ -82,12 +94,13 @@ class Scheduler:
     async def _worker(self, key: str) -> None:
         while key in self._canaries:
             canary = self._canaries[key]
+            interval = self.timing.interval(canary)
             try:
-                await self.executor.tick(canary)
+                await self.executor.tick(canary, interval)
             except Exception:  # an engine bug must not stop this canary's worker, nor any other
                 log.exception("tick of canary %s failed", key)
             self.ticks += 1
-            await self._wait(key, self.timing.interval(canary))
+            await self._wait(key, self.timing.wake_every(canary, self.executor.a.settings))
 
     async def _wait(self, key: str, seconds: float) -> None:
         event = self._wakeups.get(key)

@@ -9,7 +9,7 @@ the canary received on the way (full-traffic-minutes: weight times time, the exp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from canaryflow.api.canary import Canary, CanaryMetric, Strategy
@@ -24,8 +24,12 @@ from canaryflow.metrics.base import MetricError, NoValuesFound
 from canaryflow.notify.base import Severity
 from canaryflow.routing.memory import MemoryRouter
 from canaryflow.store.memory import MemoryEventSink, MemoryStatusStore
+from canaryflow.traffic.base import NoTraffic
+from canaryflow.traffic.memory import SimulatedTraffic
 from canaryflow.workloads.memory import MemoryWorkload
 
+#: Makes a sandbox's simulated traffic (it needs the sandbox's clock and router).
+Traffic = Callable[["Sandbox"], SimulatedTraffic]
 #: A scripted metric: one value, a list used tick by tick (the last one repeats), or an error to raise.
 Script = float | list[float | MetricError] | MetricError
 
@@ -93,8 +97,16 @@ class Prediction:
 class Sandbox:
     """One canary on fake time, every adapter in memory."""
 
-    def __init__(self, canary: Canary, settings: Settings | None = None, metrics: ScriptedMetrics | None = None):
+    def __init__(
+        self,
+        canary: Canary,
+        settings: Settings | None = None,
+        metrics: ScriptedMetrics | None = None,
+        traffic: Traffic | None = None,
+        timing: Timing | None = None,
+    ):
         self.canary = canary
+        self.timing = timing or Timing()
         self.clock = FakeClock()
         self.workload = MemoryWorkload()
         self.router = MemoryRouter()
@@ -104,6 +116,7 @@ class Sandbox:
         self.store = MemoryStatusStore()
         self.events = MemoryEventSink()
         self.recorder = Recorder()
+        self.traffic = traffic(self) if traffic else None
         adapters = Adapters(
             self.workload,
             self.router,
@@ -114,6 +127,7 @@ class Sandbox:
             self.events,
             self.recorder,
             settings or Settings(),
+            self.traffic or NoTraffic(),
         )
         self.executor = Executor(adapters, self.clock)
         self.target_key = f"{canary.metadata.namespace}/{canary.spec.target_ref.name}"
@@ -129,7 +143,7 @@ class Sandbox:
 
     async def tick(self, seconds: float) -> Step:
         await self.clock.advance(seconds)
-        await self.executor.tick(self.canary)
+        await self.executor.tick(self.canary, self.timing.interval(self.canary) if self.traffic else 0.0)
         status = await self.status()
         routes = await self.router.get_routes(self.canary)
         new = list(self.events.events)[self._seen :]

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 
 from canaryflow.api.canary import CanaryMetric, ThresholdRange
+from canaryflow.api.judge import CanaryJudge
 from canaryflow.engine.effects import Reading
 
 
@@ -24,6 +25,8 @@ class NoValuesPolicy(enum.StrEnum):
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     no_values: NoValuesPolicy = NoValuesPolicy.FAIL
+    #: The judge for canaries whose analysis has none (``--judge``); None: only canaries that ask for it.
+    judge: CanaryJudge | None = None
 
 
 class Verdict(enum.Enum):
@@ -75,3 +78,16 @@ def judge(metric: CanaryMetric, reading: Reading, ref: str, settings: Settings) 
             return Judgement(Verdict.FAIL, f"Halt {ref} advancement request duration {value:.0f}ms > {limits.max:g}ms")
         return Judgement(Verdict.FAIL, f"Halt {ref} advancement {metric.name} {value:.2f} > {limits.max:g}")
     return Judgement(Verdict.PASS)
+
+
+def record(metric: CanaryMetric, reading: Reading, judgement: Judgement) -> dict[str, object]:
+    """One check as the status shows it: the value, the range it had to stay in, and whether it passed."""
+    limits = bounds(metric)
+    return {
+        "name": metric.name,
+        "value": reading.value,
+        "min": limits.min,
+        "max": limits.max,
+        "passed": judgement.verdict is not Verdict.FAIL,
+        **({"message": judgement.message} if judgement.message else {}),
+    }

@@ -2,7 +2,7 @@
 
 Observations (results needed): InitializeWorkload → None, ReconcileRouting → None, ObserveRevision → Revision,
 PrimaryReadiness / CanaryReadiness → Readiness, GetRoutes → Routes, CheckProviders → tuple of error strings,
-CallHook → HookOutcome, MeasureMetric → Reading.
+CallHook → HookOutcome, MeasureMetric → Reading, CountArms → ArmCounts (the judge's per-arm counters).
 Actions (result ignored): SetRoutes, ScaleCanaryUp, ScaleCanaryToZero, PromoteWorkload, Emit (an event),
 SendAlert.
 
@@ -18,6 +18,8 @@ from collections.abc import Generator
 from typing import TypeVar
 
 from canaryflow.api.canary import CanaryMetric, CanaryWebhook
+from canaryflow.api.evidence import Counts
+from canaryflow.api.judge import JudgeCounts
 
 
 class EventType(enum.StrEnum):
@@ -66,6 +68,15 @@ class Reading:
 
     value: float | None = None
     no_values: bool = False
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArmCounts:
+    """Cumulative counters of the canary and the primary, or why there are none."""
+
+    canary: Counts = dataclasses.field(default_factory=Counts)
+    primary: Counts = dataclasses.field(default_factory=Counts)
     error: str = ""
 
 
@@ -120,6 +131,11 @@ class MeasureMetric:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CountArms:
+    counts: JudgeCounts
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class SetRoutes:
     routes: Routes
 
@@ -161,6 +177,7 @@ Effect = (
     | CheckProviders
     | CallHook
     | MeasureMetric
+    | CountArms
     | SetRoutes
     | ScaleCanaryUp
     | ScaleCanaryToZero

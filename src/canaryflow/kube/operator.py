@@ -26,11 +26,12 @@ import kopf
 
 from canaryflow.api import loader, validate
 from canaryflow.api.canary import Canary
-from canaryflow.api.status import Phase
 from canaryflow.control.clock import Clock
 from canaryflow.control.executor import Executor
 from canaryflow.control.scheduler import Scheduler
+from canaryflow.engine import machine
 from canaryflow.engine.effects import EventType
+from canaryflow.engine.machine import Move
 from canaryflow.kube.store import KubeEventSink, KubeStatusStore, operation_of
 from canaryflow.routing.base import Router
 from canaryflow.store.base import Conflict, Event
@@ -124,7 +125,7 @@ class CanaryOperator:
             return  # nothing valid to revert to; let the Canary go
         # kopf stops the daemon while this runs, not before: end any tick in flight so none undoes the revert.
         await self.scheduler.remove(canary.key)
-        await self._enter(canary, Phase.TERMINATING)
+        await self._move(canary, Move.TERMINATE)
         try:
             await self.workload.finalize(canary)
         except WorkloadError as exc:  # the target is gone: nothing to give replicas back to
@@ -133,7 +134,7 @@ class CanaryOperator:
             await self.router.finalize(canary)
         except Exception as exc:
             raise kopf.TemporaryError(f"restoring the routing of {canary.key} failed: {exc}", delay=5) from exc
-        await self._enter(canary, Phase.TERMINATED)
+        await self._move(canary, Move.TERMINATED)
 
     # -- applying -----------------------------------------------------------------------------------------------
     async def sync(self, key: str, body: Json, *, force: bool = False) -> None:
@@ -158,11 +159,11 @@ class CanaryOperator:
             return
         self.scheduler.apply(canary)
 
-    async def _enter(self, canary: Canary, phase: Phase) -> None:
+    async def _move(self, canary: Canary, what: Move) -> None:
         stored = await self.store.load(canary.key)
-        if stored is None or stored.status.phase is phase:
+        if stored is None or stored.status.phase is machine.TABLE[what][1]:
             return
-        stored.status.enter(phase, self.clock.now())
+        machine.move(stored.status, what, self.clock.now())
         stored.status.message = ""
         try:
             await self.store.save(canary.key, stored.status, stored.version)
