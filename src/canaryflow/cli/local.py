@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is ready.")] = False,
         time_scale: Annotated[float, typer.Option(help="Shorten every analysis interval (0.1: 15s → 1.5s).")] = 1.0,
         min_interval: Annotated[float, typer.Option(help="Floor of analysis intervals, before scaling.")] = 10.0,
+        judge: Annotated[bool, typer.Option("--judge", help="The sequential judge for every canary.")] = False,
         git: Annotated[
             str | None, typer.Option("--git", help="Follow this git repository (as flux bootstrap).")
         ] = None,
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
         runtime = Runtime(state_dir)
         try:
             if not runtime.running:
-                pid = runtime.start(time_scale, min_interval)
+                pid = runtime.start(time_scale, min_interval, judge=judge)
                 console.print(f"runtime started (pid {pid}), state in {runtime.dirs.root}")
             if filename:
                 _apply(runtime, filename, None, delete=False)

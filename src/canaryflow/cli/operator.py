@@ -61,6 +61,9 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(envvar="CANARYFLOW_PEERING", help="kopf peering name: of several replicas one leads.")
         ] = "canaryflow",
         standalone: Annotated[bool, typer.Option("--standalone", help="No peering (a single replica).")] = False,
+        judge: Annotated[
+            bool, typer.Option("--judge", envvar="CANARYFLOW_JUDGE", help="The sequential judge for every canary.")
+        ] = False,
         listen: Annotated[
             str, typer.Option(envvar="CANARYFLOW_LISTEN", help="HOST:PORT serving /metrics and /healthz.")
         ] = "127.0.0.1:8080",
@@ -69,6 +72,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the Kubernetes operator: drive every Canary in the watched namespaces (a drop-in for Flagger)."""
+        from canaryflow.api.judge import CanaryJudge
+        from canaryflow.engine.checks import Settings
         from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 
         level = parse_log_level(log_level)
@@ -84,6 +89,7 @@ def register(app: typer.Typer) -> None:
                 peering=None if standalone else peering,
                 listen=listen,
                 log_level=level,
+                settings=Settings(judge=CanaryJudge() if judge else None),
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

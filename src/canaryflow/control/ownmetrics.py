@@ -59,6 +59,24 @@ class Recorder:
         self.failures = Counter(
             "flagger_canary_failures", "Total number of canary failures", ["name", "namespace"], registry=r
         )
+        self.judge = Gauge(
+            "canaryflow_judge_evidence",
+            "The judge's e-value per test (rolls back at canaryflow_judge_bound)",
+            ["name", "namespace", "test"],
+            registry=r,
+        )
+        self.judge_bound = Gauge(
+            "canaryflow_judge_bound",
+            "The bound each judge test is compared with",
+            ["name", "namespace", "test"],
+            registry=r,
+        )
+        self.checks = Gauge(
+            "canaryflow_check_failed",
+            "1 when the last threshold check of a metric failed (its value is flagger_canary_metric_analysis)",
+            ["name", "namespace", "metric"],
+            registry=r,
+        )
         self._namespaces: dict[str, set[str]] = {}
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
@@ -84,6 +102,12 @@ class Recorder:
         self._child(self.status, name, ns).set(code)
         for metric, value in status.last_metrics.items():
             self._child(self.analysis, name, ns, metric).set(value)
+        for check in status.last_checks:
+            self._child(self.checks, name, ns, str(check["name"])).set(0 if check.get("passed") else 1)
+        if status.judge is not None:
+            for test in status.judge.to_dict()["tests"]:
+                self._child(self.judge, name, ns, test["name"]).set(test["statistic"])
+                self._child(self.judge_bound, name, ns, test["name"]).set(test["bound"])
         if analysis_seconds is not None:
             self._child(self.duration, name, ns).observe(analysis_seconds)
         if phase is not before:

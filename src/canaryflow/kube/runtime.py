@@ -43,6 +43,7 @@ from canaryflow.notify.dispatch import AlertDispatcher
 from canaryflow.notify.msteams import MSTeamsNotifier
 from canaryflow.notify.slack import SlackNotifier
 from canaryflow.routing.base import Router
+from canaryflow.traffic.prometheus import PrometheusTraffic
 from canaryflow.workloads.base import Workload
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ class OperatorRuntime:
             runner = MetricRunner(self.catalog, default_address=self.options.metrics_server)
             stack.push_async_callback(runner.close)
             metrics = runner
+        traffic = PrometheusTraffic(self.options.metrics_server)
+        stack.push_async_callback(traffic.close)
         hooks = self._hooks
         if hooks is None:
             http_hooks = HttpHookRunner(HttpHookConfig(sleep=self.clock.sleep))
@@ -170,6 +173,7 @@ class OperatorRuntime:
             events=self.events,
             recorder=self.recorder,
             settings=self.options.settings,
+            traffic=traffic,
         )
         self.executor = KubeExecutor(adapters, self.clock)
         self.scheduler = Scheduler(self.executor, self.clock, self.options.timing)

@@ -9,6 +9,7 @@ import signal
 
 import uvicorn
 
+from canaryflow.api.judge import CanaryJudge
 from canaryflow.control.scheduler import Timing
 from canaryflow.control.web import Server
 from canaryflow.engine.checks import NoValuesPolicy, Settings
@@ -38,13 +39,14 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="shorten every analysis interval")
     parser.add_argument("--min-interval", type=float, default=10.0)
     parser.add_argument("--no-values", choices=[p.value for p in NoValuesPolicy], default="fail")
+    parser.add_argument("--judge", action="store_true", help="the sequential judge for every canary")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the runtime's log
     options = Options(
         state.StateDir(state.resolve(args.state_dir)),
         Timing(scale=args.time_scale, min_interval=args.min_interval),
-        Settings(no_values=NoValuesPolicy(args.no_values)),
+        Settings(no_values=NoValuesPolicy(args.no_values), judge=CanaryJudge() if args.judge else None),
     )
     asyncio.run(serve(options))
 

@@ -45,6 +45,7 @@ from canaryflow.routing.envoy.files import XdsFiles
 from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
 from canaryflow.routing.envoy.router import EnvoyRouter
 from canaryflow.store import sqlite
+from canaryflow.traffic.prometheus import PrometheusTraffic
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,9 @@ class LocalRuntime:
             factory=PrometheusFactory(HttpOptions(transport=mesh_transport)),
         )  # fmt: skip
         self.hooks = HttpHookRunner(HttpHookConfig(transport=httpx.AsyncHTTPTransport(proxy=proxy)))
+        # The judge asks the runtime's own Prometheus directly; an address a canary names goes through the mesh.
+        self.traffic = PrometheusTraffic(self._url("prometheus"), httpx.AsyncHTTPTransport(proxy=proxy))
+        self._stack.push_async_callback(self.traffic.close)
         adapters = Adapters(
             workload=self.workloads,
             router=self.router,
@@ -145,6 +149,7 @@ class LocalRuntime:
             events=sqlite.SqliteEventSink(db),
             recorder=self.recorder,
             settings=self.options.settings,
+            traffic=self.traffic,
         )
         self.status_store = adapters.store
         self.events = adapters.events
