@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from canaryflow.api import status
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.canary import API_VERSION, Canary
-from canaryflow.api.evidence import JudgeState, TestEvidence
+from canaryflow.api.evidence import Evidence, JudgeState
 from canaryflow.api.metrictemplate import MetricTemplate
 
 GROUP, _, VERSION = API_VERSION.partition("/")
@@ -240,7 +240,7 @@ def _sample(tp: Any) -> Any:
     if type(None) in args:
         return _sample(next(a for a in args if a is not type(None)))
     if tp is JudgeState:
-        return JudgeState(alpha=0.05, tests=(TestEvidence("errors"),))
+        return JudgeState(alpha=0.05, tests=(Evidence("errors"),))
     if tp is Any:
         return "x"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

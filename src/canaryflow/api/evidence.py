@@ -49,7 +49,7 @@ class Decision:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class TestEvidence:
+class Evidence:
     """One test: its e-value (log), the bound it is compared with (log), and what it decided."""
 
     name: str
@@ -81,7 +81,7 @@ class JudgeState:
     last_primary: Counts = Counts()
     #: looks in the current segment that saw new canary traffic
     segment_looks: int = 0
-    tests: tuple[TestEvidence, ...] = ()
+    tests: tuple[Evidence, ...] = ()
     looked_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -105,7 +105,7 @@ class JudgeState:
             if field.type == "Counts":
                 value = Counts.from_json(value)
             elif field.name == "tests":
-                value = tuple(TestEvidence(**t) for t in value)
+                value = tuple(Evidence(**t) for t in value)
             values[field.name] = value
         return cls(**values)
 

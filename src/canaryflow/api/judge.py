@@ -7,6 +7,8 @@ turn it on with these defaults for every canary that does not say ``judge: {enab
 from __future__ import annotations
 
 import enum
+import typing
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -21,6 +23,11 @@ class JudgeTest(enum.StrEnum):
     LATENCY = "latency"
     #: canary alone against ``sloErrorRate`` (Wald's SPRT): only while the primary serves no traffic
     SLO = "slo"
+
+
+#: The names a manifest writes (a Literal, so a wrong one is reported with the valid ones).
+TestName = Literal["errors", "latency", "slo"]
+assert set(typing.get_args(TestName)) == {t.value for t in JudgeTest}
 
 
 class JudgeCounts(Model):
@@ -43,7 +50,8 @@ class CanaryJudge(Model):
     enabled: bool = True
     #: The false-rollback bound: a healthy canary is rolled back by the judge with probability at most alpha.
     alpha: float = 0.05
-    tests: list[JudgeTest] = Field(default_factory=lambda: [JudgeTest.ERRORS, JudgeTest.LATENCY])
+    #: ``slo`` adds evidence only while the primary serves nothing (e.g. the seed's load test hits the canary alone).
+    tests: list[TestName] = Field(default_factory=lambda: [t.value for t in JudgeTest])
     #: "Not worse" means: the canary's error rate exceeds the primary's by less than this many percentage points.
     margin: float = Field(1.0, ge=0, le=100)
     #: Step as soon as the judge has shown the canary not worse (at confidence 1 - alpha), not only every interval.
@@ -63,7 +71,7 @@ class CanaryJudge(Model):
 
     @field_validator("tests")
     @classmethod
-    def _tests(cls, value: list[JudgeTest]) -> list[JudgeTest]:
+    def _tests(cls, value: list[TestName]) -> list[TestName]:
         if not value:
             raise ValueError(f"name at least one test: {', '.join(t.value for t in JudgeTest)}")
         if len(set(value)) != len(value):

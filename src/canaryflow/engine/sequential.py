@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from canaryflow.api.evidence import Counts, Decision, JudgeState, TestEvidence
+from canaryflow.api.evidence import Counts, Decision, Evidence, JudgeState
 from canaryflow.api.judge import CanaryJudge, JudgeTest
 from canaryflow.engine import stats
 
@@ -23,7 +23,7 @@ INF_LE = math.inf
 class Verdict:
     state: JudgeState
     #: the test that crossed its bound, if any
-    rollback: TestEvidence | None = None
+    rollback: Evidence | None = None
     #: the canary has been shown not worse than the primary by more than the margin
     not_worse: bool = False
     #: the message for an event: why it rolls back, or why it steps early
@@ -76,20 +76,20 @@ def _add(a: Counts, b: Counts) -> Counts:
     return Counts(a.requests + b.requests, a.errors + b.errors)
 
 
-def _tests(state: JudgeState, judge: CanaryJudge, seg_c: Counts, seg_p: Counts) -> tuple[TestEvidence, ...]:
+def _tests(state: JudgeState, judge: CanaryJudge, seg_c: Counts, seg_p: Counts) -> tuple[Evidence, ...]:
     closed = {t.name: t.closed for t in state.tests}
     units = math.log(len(judge.tests) / judge.alpha)
     share = seg_c.requests / (seg_c.requests + seg_p.requests) if seg_c.requests > 0 and seg_p.requests > 0 else 0.0
-    out: list[TestEvidence] = []
+    out: list[Evidence] = []
     for test in judge.tests:
-        if test is JudgeTest.ERRORS:
+        if test == JudgeTest.ERRORS:
             current = stats.log_bf_greater(seg_c.errors, seg_p.errors, share)
             detail = (
                 f"canary {seg_c.errors:.0f} errors in {seg_c.requests:.0f} requests, "
                 f"primary {seg_p.errors:.0f} in {seg_p.requests:.0f}"
             )
             out.append(_evidence("errors", closed, current, units, detail))
-        elif test is JudgeTest.LATENCY:
+        elif test == JudgeTest.LATENCY:
             out.extend(_latency(closed, seg_c, seg_p, share, units))
         else:
             p0 = judge.slo_error_rate / 100
@@ -100,7 +100,7 @@ def _tests(state: JudgeState, judge: CanaryJudge, seg_c: Counts, seg_p: Counts) 
     return tuple(out)
 
 
-def _latency(closed: dict[str, float], seg_c: Counts, seg_p: Counts, share: float, units: float) -> list[TestEvidence]:
+def _latency(closed: dict[str, float], seg_c: Counts, seg_p: Counts, share: float, units: float) -> list[Evidence]:
     primary = dict(seg_p.buckets)
     bounds = [le for le, _ in seg_c.buckets if le != INF_LE and le in primary]
     if not bounds:
@@ -119,7 +119,7 @@ def _latency(closed: dict[str, float], seg_c: Counts, seg_p: Counts, share: floa
     return out
 
 
-def _evidence(name: str, closed: dict[str, float], current: float, log_bound: float, detail: str) -> TestEvidence:
+def _evidence(name: str, closed: dict[str, float], current: float, log_bound: float, detail: str) -> Evidence:
     past = closed.get(name, 0.0)
     total = past + current
     if total >= log_bound:
@@ -128,10 +128,10 @@ def _evidence(name: str, closed: dict[str, float], current: float, log_bound: fl
     else:
         decision = Decision.CONTINUE if current or past else Decision.NO_DATA
         message = detail
-    return TestEvidence(name, past, current, log_bound, decision, message)
+    return Evidence(name, past, current, log_bound, decision, message)
 
 
-def _not_worse(judge: CanaryJudge, run_c: Counts, run_p: Counts) -> TestEvidence:
+def _not_worse(judge: CanaryJudge, run_c: Counts, run_p: Counts) -> Evidence:
     rate_p = run_p.errors / run_p.requests if run_p.requests > 0 else 0.0
     p_ref = rate_p + judge.margin / 100
     log_e = stats.log_e_not_worse(run_c.requests, run_c.errors, p_ref) if judge.margin > 0 else 0.0
@@ -141,13 +141,13 @@ def _not_worse(judge: CanaryJudge, run_c: Counts, run_p: Counts) -> TestEvidence
         f"({run_c.requests:.0f} canary requests)"
     )
     if run_c.requests <= 0:
-        return TestEvidence("not-worse", 0.0, 0.0, log_bound, Decision.NO_DATA, "no canary traffic yet")
+        return Evidence("not-worse", 0.0, 0.0, log_bound, Decision.NO_DATA, "no canary traffic yet")
     if log_e >= log_bound:
         message = (
             f"not worse than the primary (e-value {math.exp(min(log_e, 700)):.3g} ≥ {1 / judge.alpha:g}): {detail}"
         )
-        return TestEvidence("not-worse", 0.0, log_e, log_bound, Decision.NOT_WORSE, message)
-    return TestEvidence("not-worse", 0.0, log_e, log_bound, Decision.CONTINUE, detail)
+        return Evidence("not-worse", 0.0, log_e, log_bound, Decision.NOT_WORSE, message)
+    return Evidence("not-worse", 0.0, log_e, log_bound, Decision.CONTINUE, detail)
 
 
 def _pct(counts: Counts) -> str:

@@ -82,6 +82,10 @@ class SimulatedTraffic:
                 self.served[name][0] += served[0]
                 self.served[name][1] += served[1]
 
+    def totals(self, arm: str) -> Counts:
+        """The counters of ``arm`` ("canary" or "primary") as last advanced."""
+        return self._totals[arm].counts()
+
     async def count(self, canary: Canary, counts: JudgeCounts) -> ArmCounts:
         self.advance(self._routes(canary))
         return ArmCounts(self._totals["canary"].counts(), self._totals["primary"].counts())
