@@ -1,7 +1,7 @@
 """Seeded trials: the real engine, judge and checks on simulated Poisson traffic and fake time.
 
-A trial releases a new revision of a canary whose canary arm may be faulty (errors times K, latencies times F) and runs it
-to promotion or rollback, counting what users would have seen: canary requests and the canary's failed
+A trial releases a new revision of a canary whose canary arm may be faulty (errors times K, latencies times F)
+and runs it to promotion or rollback, counting what users would have seen: canary requests and the canary's failed
 requests. Threshold checks read the same simulated traffic (``SimulatedChecks``: error rate, success rate and
 p99 over each metric's window), so a run with the judge and one without it judge the same kind of traffic.
 ``canaryflow simulate --rps`` and ``bench/exposure.py --simulate-aa`` use these; so do the judge's tests.

@@ -82,14 +82,14 @@ def _tests(state: JudgeState, judge: CanaryJudge, seg_c: Counts, seg_p: Counts) 
     share = seg_c.requests / (seg_c.requests + seg_p.requests) if seg_c.requests > 0 and seg_p.requests > 0 else 0.0
     out: list[Evidence] = []
     for test in judge.tests:
-        if test == JudgeTest.ERRORS:
+        if test == JudgeTest.ERRORS.value:
             current = stats.log_bf_greater(seg_c.errors, seg_p.errors, share)
             detail = (
                 f"canary {seg_c.errors:.0f} errors in {seg_c.requests:.0f} requests, "
                 f"primary {seg_p.errors:.0f} in {seg_p.requests:.0f}"
             )
             out.append(_evidence("errors", closed, current, units, detail))
-        elif test == JudgeTest.LATENCY:
+        elif test == JudgeTest.LATENCY.value:
             out.extend(_latency(closed, seg_c, seg_p, share, units))
         else:
             p0 = judge.slo_error_rate / 100
