@@ -58,12 +58,31 @@ def simulate(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Canary name when the files hold several.")] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+    rps: Annotated[
+        float | None, typer.Option(help="Simulate Poisson traffic at this rate and compare with and without the judge.")
+    ] = None,
+    baseline_error: Annotated[float, typer.Option(help="The primary's error rate, with --rps (0.001: 0.1 %).")] = 0.001,
+    fault: Annotated[
+        str, typer.Option(help="The canary's fault, with --rps: healthy, errors×K or latency+P%.")
+    ] = "healthy",
+    runs: Annotated[int, typer.Option(help="Seeded runs per policy, with --rps.")] = 20,
 ) -> None:
     """Predict a release's rollout with the real engine on simulated time: every tick, the outcome, the time
-    it takes and the canary's traffic exposure."""
+    it takes and the canary's traffic exposure. With --rps: many seeded runs on simulated traffic, with and
+    without the sequential judge (time to promote or roll back, canary and failed requests, error rates)."""
     from canaryflow.cli import simulation
 
-    raise typer.Exit(simulation.run(filename, value or [], gate or [], name, output, sys.stdout, sys.stderr))
+    if rps is None:
+        raise typer.Exit(simulation.run(filename, value or [], gate or [], name, output, sys.stdout, sys.stderr))
+    from canaryflow.cli import trials
+
+    try:
+        canary = simulation.pick(filename, name)
+        code = trials.run(canary, rps, baseline_error, fault, runs, output, sys.stdout)
+    except (simulation.UsageError, trials.UsageError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.command()
