@@ -85,3 +85,17 @@ def test_the_evidence_survives_both_status_stores() -> None:
     (test,) = shown["judge"]["tests"]
     assert test["name"] == "errors" and test["decision"] == "continue"
     assert test["statistic"] == pytest.approx(9.025, rel=1e-3) and test["bound"] == pytest.approx(40.0, rel=1e-2)
+
+
+def test_the_stored_evidence_is_plain_json() -> None:
+    """Stores and APIs write strict JSON (no NaN or Infinity): the +Inf bucket and unbounded evidence included."""
+    import json
+
+    state = JudgeState(
+        alpha=0.05,
+        last_canary=Counts(10.0, 1.0, ((25.0, 9.0), (float("inf"), 10.0))),
+        tests=(Evidence("slo", closed=float("-inf"), current=float("inf"), log_bound=4.1),),
+    )
+    text = json.dumps(CanaryStatus(judge=state).to_dict(), allow_nan=False)
+    again = CanaryStatus.from_dict(json.loads(text)).judge
+    assert again is not None and again.last_canary == state.last_canary

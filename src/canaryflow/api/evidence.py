@@ -33,12 +33,18 @@ class Counts:
         return self.requests < earlier.requests or self.errors < earlier.errors
 
     def to_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "errors": self.errors, "buckets": [list(b) for b in self.buckets]}
+        # JSON has no infinity: the +Inf bucket is written as Prometheus writes it.
+        buckets = [["+Inf" if math.isinf(le) else le, n] for le, n in self.buckets]
+        return {"requests": self.requests, "errors": self.errors, "buckets": buckets}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Counts:
         buckets = tuple((float(le), float(n)) for le, n in data.get("buckets") or ())
         return cls(float(data.get("requests", 0)), float(data.get("errors", 0)), buckets)
+
+
+def _finite(value: float) -> float:
+    return max(min(value, 1e300), -1e300)
 
 
 class Decision:
@@ -63,7 +69,8 @@ class Evidence:
 
     @property
     def log_e(self) -> float:
-        return self.closed + self.current
+        total = self.closed + self.current
+        return 0.0 if math.isnan(total) else total
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,7 +98,8 @@ class JudgeState:
             if isinstance(value, Counts):
                 value = value.to_json()
             elif field.name == "tests":
-                value = [dataclasses.asdict(t) for t in value]
+                value = [{**dataclasses.asdict(t), "closed": _finite(t.closed), "current": _finite(t.current)}
+                         for t in value]  # fmt: skip
             out[field.name] = value
         return out
 
@@ -116,7 +124,7 @@ class JudgeState:
             "tests": [
                 {
                     "name": t.name,
-                    "statistic": round(math.exp(min(t.log_e, 700.0)), 4),
+                    "statistic": round(math.exp(max(min(t.log_e, 700.0), -700.0)), 4),
                     "bound": round(math.exp(t.log_bound), 4),
                     "decision": t.decision,
                     "message": t.message,
