@@ -25,7 +25,7 @@ def test_the_seed_scenario_runs_end_to_end() -> None:
     code = demo.run(out, time_scale=0.2)
     text = out.getvalue()
     assert code == 0, text
-    assert "all four outcomes happened" in text
+    assert "all five outcomes happened" in text
     assert "other→6.1.1" not in text  # non-matching traffic never reached the A/B canary
 
 

@@ -5,7 +5,8 @@ Like a user of the seed repository, the demo changes a copy of it (a new image t
 release) and applies it: (a) first deploy → Initialized; (b) new backend tag → progressive canary under the
 load-test webhook's traffic → Succeeded; (c) new frontend tag → A/B test, Firefox and ``type=insider`` traffic
 reach the canary, other traffic never does → Succeeded; (d) a faulty backend release (HTTP 500s, 1 s delays) →
-rolled back while the primary keeps serving. ``--time-scale`` shortens the analysis intervals (documented in the
+rolled back while the primary keeps serving; (e) the same faulty release with the sequential judge on → rolled
+back sooner, with fewer failed requests. ``--time-scale`` shortens the analysis intervals (documented in the
 README); the default makes the whole demo end within about five minutes.
 """
 
@@ -158,12 +159,21 @@ class Demo:
         outcome = Outcome("(d) faulty backend release (500s, 1 s delays)", "Failed")
         return self._backend_release(outcome, "6.1.2", faulty=True)
 
+    def judged_rollback(self) -> Outcome:
+        """(e) the same faulty release with the sequential judge on (``spec.analysis.judge``, docs/judge.md)."""
+        path = self.repo / "apps" / "backend" / "canary.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["spec"]["analysis"]["judge"] = {"alpha": 0.05}
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        outcome = Outcome("(e) the same faulty release, judged", "Failed")
+        return self._backend_release(outcome, "6.1.3", faulty=True)
+
     def _backend_release(self, out: Outcome, tag: str, faulty: bool = False) -> Outcome:
         """Release ``tag`` of the backend; either way, the primary must serve 6.1.1 at the end."""
         start = time.monotonic()
         before = self.canary("backend")["status"].get("lastAppliedSpec", "")
         self.set_tag("backend", tag)
-        if faulty:
+        if faulty and "CANARYFLOW_FAULT" not in (self.repo / "apps" / "backend" / "deployment.yaml").read_text():
             self.inject_faults("backend")
         self.apply("apps/backend")
         out.outcome = self.wait("backend", ("Succeeded", "Failed"), since=before)
@@ -185,7 +195,7 @@ def run(out: TextIO, root: Path = EXAMPLES, time_scale: float = 0.2, keep: bool 
     results: list[Outcome] = []
     try:
         demo.runtime.start(time_scale=time_scale, min_interval=10.0)
-        for step in (demo.first_deploy, demo.progressive, demo.ab_test, demo.rollback):
+        for step in (demo.first_deploy, demo.progressive, demo.ab_test, demo.rollback, demo.judged_rollback):
             console.print(f"[bold]{step.__name__.replace('_', ' ')}[/bold]")
             results.append(step())
     except (CliError, httpx.HTTPError, KeyError) as exc:
@@ -202,6 +212,13 @@ def run(out: TextIO, root: Path = EXAMPLES, time_scale: float = 0.2, keep: bool 
         table.add_row(r.step, mark + r.outcome, f"{r.seconds:.0f}s", str(r.canary_requests), str(r.failed_requests),
                       r.note)  # fmt: skip
     console.print(table)
-    ok = len(results) == 4 and all(r.ok for r in results)
-    console.print("[green]all four outcomes happened[/green]" if ok else "[red]the demo did not complete[/red]")
+    if len(results) == 5:
+        thresholds, judge = results[3], results[4]
+        console.print(
+            f"faulty release: the thresholds rolled back after {thresholds.seconds:.0f}s with "
+            f"{thresholds.failed_requests} failed requests; the judge after {judge.seconds:.0f}s with "
+            f"{judge.failed_requests}"
+        )
+    ok = len(results) == 5 and all(r.ok for r in results)
+    console.print("[green]all five outcomes happened[/green]" if ok else "[red]the demo did not complete[/red]")
     return 0 if ok else 1
