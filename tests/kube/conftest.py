@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.client import KubeApi, Retry
 from tests.kube.emulator import RunningEmulator
 
@@ -24,7 +25,7 @@ def kube_emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 async def kube_api(kube_emulator: RunningEmulator) -> AsyncIterator[KubeApi]:
     """A ``KubeApi`` on the emulator, closed after the test."""
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=4, base=0.01, cap=0.05), sleep=_no_sleep)
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=4, backoff=Backoff(0.01, 0.05)), sleep=_no_sleep)
     try:
         yield api
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.client import (
     CANARY,
     CONFIGMAP,
@@ -170,7 +171,7 @@ async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
     kube_emulator: RunningEmulator, status: int
 ) -> None:
     sleeps = Sleeps()
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, base=0.5, cap=1.5), sleep=sleeps)
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, backoff=Backoff(0.5, 1.5)), sleep=sleeps)
     kube_emulator.fail_next("POST", CANARIES, status, times=3)
     try:
         created = await api.create(CANARY, canary())
@@ -183,7 +184,7 @@ async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
 
 
 async def test_retries_give_up_after_the_attempts(kube_emulator: RunningEmulator) -> None:
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, base=0.1, cap=1), sleep=Sleeps())
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), sleep=Sleeps())
     kube_emulator.fail_next("GET", CANARIES, 500, times=5)
     try:
         with pytest.raises(ApiError) as failed:
@@ -209,7 +210,9 @@ async def test_conflicts_are_not_retried(kube_emulator: RunningEmulator) -> None
 async def test_dropped_connections_are_retried(kube_emulator: RunningEmulator) -> None:
     sleeps = Sleeps()
     kube_emulator.fail_next("GET", CANARIES, 0, times=2)
-    async with KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, base=0.1, cap=1), sleep=sleeps) as api:
+    async with KubeApi.for_url(
+        kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), sleep=sleeps
+    ) as api:
         assert await api.list(CANARY, "ns") == []
     assert len([r for r in kube_emulator.requests if r.method == "GET"]) == 3
     # aiohttp itself retries an idempotent request once when a kept-alive connection drops; ours do the rest
@@ -221,7 +224,7 @@ async def test_connection_errors_are_retried_then_reported() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
     sleeps = Sleeps()
-    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, base=0.2, cap=5), sleep=sleeps)
+    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, backoff=Backoff(0.2, 5)), sleep=sleeps)
     try:
         with pytest.raises(ApiError) as failed:
             await api.get(CANARY, "ns", "podinfo")

@@ -3,7 +3,8 @@
 The engine's adapters look objects up synchronously (``api.catalog.Catalog``) in the middle of a tick, so the
 catalog answers from memory: ``start`` lists each kind once (the catalog is complete when it returns) and then
 follows a watch per kind, which resumes and relists by itself; a watch that fails outright is started again
-after a pause, so a long API outage leaves the last known objects in place rather than none.
+after a pause that grows while it keeps failing (the cache's ``WATCH_RESTART``), so a long API outage leaves
+the last known objects in place rather than none.
 
 Secrets are not watched: that would hold every Secret of the cluster in memory and need list/watch on all of
 them. Only the Secrets a template or provider names are read (``get``), when the referring object arrives and
@@ -23,6 +24,8 @@ import pydantic
 
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.metrictemplate import MetricTemplate
+from canaryflow.clock.backoff import Backoff
+from canaryflow.kube.cache import WATCH_RESTART
 from canaryflow.kube.client import ALERT_PROVIDER, METRIC_TEMPLATE, SECRET, Api, ApiError, Kind
 
 log = logging.getLogger(__name__)
@@ -38,13 +41,13 @@ class KubeCatalog:
         namespaces: Sequence[str] = (),
         *,
         secret_refresh: float = 60.0,
-        restart_delay: float = 5.0,
+        restart: Backoff = WATCH_RESTART,
     ) -> None:
         self.api = api
         #: Namespaces to watch; empty means all of them.
         self.namespaces: tuple[str | None, ...] = tuple(namespaces) or (None,)
         self.secret_refresh = secret_refresh
-        self.restart_delay = restart_delay
+        self.restart = restart
         self.templates: dict[Key, MetricTemplate] = {}
         self.providers: dict[Key, AlertProvider] = {}
         self.secrets: dict[Key, dict[str, str]] = {}
@@ -134,9 +137,11 @@ class KubeCatalog:
         return (obj.metadata.namespace, ref.name) if ref is not None else None
 
     async def _follow(self, kind: Kind, namespace: str | None) -> None:
+        failures = 0
         while True:
             try:
                 async for event in self.api.watch(kind, namespace):
+                    failures = 0
                     if event.type not in ("ADDED", "MODIFIED", "DELETED"):
                         continue
                     needed = self.observe(kind, event.type, event.object)
@@ -146,7 +151,8 @@ class KubeCatalog:
                 raise
             except Exception as exc:  # the watch gave up: keep the cache, start over after a pause
                 log.warning("watch of %s in %s failed, restarting: %s", kind, namespace or "all namespaces", exc)
-            await asyncio.sleep(self.restart_delay)
+            failures += 1
+            await asyncio.sleep(self.restart.delay(failures))
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -30,7 +30,7 @@ async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[s
         )
     except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:
         await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
-        return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
+        return Result.retry(failures, specs.interval(body))
     now = cond.rfc3339(ctx.now())
     status = {
         "observedGeneration": gen,

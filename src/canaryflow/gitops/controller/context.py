@@ -9,10 +9,15 @@ from typing import Any
 
 import httpx
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.source.base import Artifact, Source
 from canaryflow.gitops.target.base import Target
+
+#: After a failed fetch or scan Flux retries at the object's interval; canaryflow retries sooner, 5 s doubling,
+#: never later than the interval.
+RETRY = Backoff(first=5.0, cap=5.0 * 2**10)
 
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
@@ -26,6 +31,11 @@ class Result:
     wake: tuple[Key, ...] = ()
     #: The reconcile failed: the next failure waits longer (backoff).
     failed: bool = False
+
+    @classmethod
+    def retry(cls, failures: int, interval: float) -> Result:
+        """A failed reconcile after ``failures`` failures in a row: run again by ``RETRY``, within ``interval``."""
+        return cls(min(interval, RETRY.delay(failures + 1)), failed=True)
 
 
 @dataclasses.dataclass(slots=True)

@@ -40,7 +40,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
         )
     except (registry.RegistryError, LookupError, ValueError) as exc:
         await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
-        return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
+        return Result.retry(failures, specs.interval(body))
     kept = sorted(tags)
     changed = ctx.tags.get(key) != kept
     ctx.tags[key] = kept

@@ -14,10 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
 
 log = logging.getLogger(__name__)
+
+#: After a reconciler raised (a bug, an unexpected error), and between a finalizer's failed attempts.
+UNEXPECTED_FAILURE = Backoff(first=2.0, cap=60.0)
 
 Reconciler = Callable[[Context, Key, dict[str, Any], int], Awaitable[Result]]
 
@@ -135,4 +139,4 @@ class GitOpsController:
         except Exception as exc:  # a bug or an unexpected error: keep this object's loop alive, say why
             log.exception("%s: reconcile failed", key)
             await self.ctx.emit(key, True, "ReconciliationFailed", f"{type(exc).__name__}: {exc}")
-            return Result(min(60.0, 2.0 * 2 ** min(failures, 5)), failed=True)
+            return Result(UNEXPECTED_FAILURE.delay(failures + 1), failed=True)

@@ -10,9 +10,6 @@ from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.source.base import SourceError
 
-#: After a failed fetch Flux retries at the interval; canaryflow retries sooner, doubling up to the interval.
-FIRST_RETRY = 5.0
-
 
 async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
     every = specs.interval(body)
@@ -37,7 +34,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
         await ctx.objects.set_status(key, _with_request(status, body))
         if not cond.find(previous, "FetchFailed"):
             await ctx.emit(key, True, "GitOperationFailed", message)
-        return Result(min(every, FIRST_RETRY * 2 ** min(failures, 10)), failed=True)
+        return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
     ctx.artifacts[key] = artifact
     message = f"stored artifact for revision '{artifact.revision}'"
