@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
@@ -56,7 +57,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
             "scanTime": (previous.get("lastScanResult") or {}).get("scanTime")
             if not changed and previous.get("lastScanResult")
-            else cond.rfc3339(ctx.now()),
+            else rfc3339(ctx.now()),
         },
     }
     if status != previous:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
@@ -50,7 +51,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
             "url": artifact.url,
             "lastUpdateTime": (previous.get("artifact") or {}).get("lastUpdateTime")
             if (previous.get("artifact") or {}).get("revision") == artifact.revision
-            else cond.rfc3339(ctx.now()),
+            else rfc3339(ctx.now()),
         },
     }
     status = _with_request(status, body)

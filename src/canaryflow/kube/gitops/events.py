@@ -9,13 +9,13 @@ Event with a count, not 1,440 objects.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import EVENT, Api, ApiError, Conflict, NotFound
 from canaryflow.kube.gitops.objects import KubeFluxObjects
@@ -55,7 +55,7 @@ class KubeFluxEvents:
     async def _record(self, key: Key, type_: str, reason: str, message: str) -> None:
         involved = await self.objects.get(key)
         uid = str(((involved or {}).get("metadata") or {}).get("uid") or "")
-        stamp = datetime.datetime.fromtimestamp(self._now(), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = rfc3339(self._now())
         message = message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
         digest = hashlib.sha256(f"{key.kind}\0{uid}\0{type_}\0{reason}\0{message}".encode()).hexdigest()[:16]
         event_name = f"{key.name}.{digest}"
