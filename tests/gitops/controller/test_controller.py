@@ -16,6 +16,7 @@ from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.diff import diff_kustomization
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.gitops.controller.objects import Key, MemoryObjects
+from canaryflow.gitops.image import MemoryRegistry
 from canaryflow.gitops.receiver import webhook_path
 from canaryflow.gitops.source.memory import MemorySource
 from canaryflow.gitops.target.base import ObjRef
@@ -67,8 +68,14 @@ class World:
         self.objects = MemoryObjects()
         self.source = MemorySource(tmp / "artifacts")
         self.target = MemoryTarget(provided={"HelmRelease"})
+        self.registry = MemoryRegistry()
         self.ctx = Context(
-            objects=self.objects, source=self.source, target=self.target, workdir=tmp / "work", now=time.time
+            objects=self.objects,
+            source=self.source,
+            target=self.target,
+            workdir=tmp / "work",
+            now=time.time,
+            registry=self.registry,
         )
         self.controller = GitOpsController(self.ctx, RECONCILERS, Timing(scale=0.001))
 
@@ -241,6 +248,47 @@ async def test_a_receiver_publishes_its_webhook_path(world: World) -> None:
     await world.settle(key)
     assert world.objects.statuses[key]["webhookPath"] == webhook_path("abc", "gh", "flux-system")
     assert world.ready(key)["status"] == "True"
+
+
+def image_repository(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+        "kind": "ImageRepository",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"image": image, "interval": "5m"},
+    }
+
+
+def image_policy(name: str, repository: str, semver: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+        "kind": "ImagePolicy",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"imageRepositoryRef": {"name": repository}, "policy": {"semver": {"range": semver}}},
+    }
+
+
+async def test_a_scan_lists_the_tags_without_signatures_and_a_new_tag_moves_the_policy(world: World) -> None:
+    world.registry.push("ghcr.io/org/app", "1.0.0")
+    world.registry.push("ghcr.io/org/app", "sha256-abc.sig")
+    repo = await world.add(image_repository("app", "ghcr.io/org/app"))
+    policy = await world.add(image_policy("app", "app", ">=1.0.0"))
+    await world.settle(repo, policy)
+    scan = world.objects.statuses[repo]["lastScanResult"]
+    assert (scan["tagCount"], scan["latestTags"]) == (1, ["1.0.0"])
+    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.0.0"
+
+    world.registry.push("ghcr.io/org/app", "1.1.0")
+    await world.settle(repo, policy)
+    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.1.0"
+    assert world.objects.statuses[policy]["observedPreviousImage"] == "ghcr.io/org/app:1.0.0"
+
+
+async def test_an_unknown_image_is_not_ready_with_the_registrys_reason(world: World) -> None:
+    repo = await world.add(image_repository("app", "ghcr.io/org/missing"))
+    await world.settle(repo)
+    assert world.ready(repo)["status"] == "False"
+    assert "ghcr.io/org/missing: repository not found" in world.ready(repo)["message"]
 
 
 async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(tmp_path: Path) -> None:

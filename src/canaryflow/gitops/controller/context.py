@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
+from canaryflow.gitops.image.base import Registry
+from canaryflow.gitops.image.registry import OciRegistry
 from canaryflow.gitops.source.base import Artifact, Source
 from canaryflow.gitops.target.base import Target
 
@@ -46,7 +46,7 @@ class Context:
     workdir: Path
     now: Callable[[], float]
     events: Emitter | None = None
-    registry_transport: httpx.AsyncBaseTransport | None = None
+    registry: Registry = dataclasses.field(default_factory=OciRegistry)
     #: The last artifact of each GitRepository (rebuilt by a fetch after a restart).
     artifacts: dict[Key, Artifact] = dataclasses.field(default_factory=dict)
     #: The tags of each ImageRepository's last scan.

@@ -32,12 +32,9 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             if ".dockerconfigjson" not in secret:
                 raise LookupError(f"secret '{key.namespace}/{s['secretRef']['name']}' has no .dockerconfigjson")
             auth = RegistryAuth.from_docker_config(secret[".dockerconfigjson"], registry.parse_image(image).api_host)
-        tags = await registry.list_tags(
-            image,
-            auth=auth,
-            insecure=bool(s.get("insecure")),
-            transport=ctx.registry_transport,
-            exclusions=s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
+        tags = registry.exclude(
+            await ctx.registry.list_tags(image, auth=auth, insecure=bool(s.get("insecure"))),
+            s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
         )
     except (registry.RegistryError, LookupError, ValueError) as exc:
         await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
