@@ -23,6 +23,7 @@ from typing import Any
 import pydantic
 
 from canaryflow.api.alertprovider import AlertProvider
+from canaryflow.api.catalog import MemoryCatalog
 from canaryflow.api.metrictemplate import MetricTemplate
 from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.cache import WATCH_RESTART
@@ -34,7 +35,9 @@ Json = dict[str, Any]
 Key = tuple[str, str]
 
 
-class KubeCatalog:
+class KubeCatalog(MemoryCatalog):
+    """The in-memory catalog's tables, kept current from the API (lookups are ``MemoryCatalog``'s)."""
+
     def __init__(
         self,
         api: Api,
@@ -48,23 +51,10 @@ class KubeCatalog:
         self.namespaces: tuple[str | None, ...] = tuple(namespaces) or (None,)
         self.secret_refresh = secret_refresh
         self.restart = restart
-        self.templates: dict[Key, MetricTemplate] = {}
-        self.providers: dict[Key, AlertProvider] = {}
-        self.secrets: dict[Key, dict[str, str]] = {}
+        super().__init__()
         #: Why an object could not be used, by kind/namespace/name (shown in the canary's error).
         self.invalid: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    # -- Catalog ------------------------------------------------------------------------------------------------
-    def metric_template(self, namespace: str, name: str) -> MetricTemplate | None:
-        return self.templates.get((namespace, name))
-
-    def alert_provider(self, namespace: str, name: str) -> AlertProvider | None:
-        return self.providers.get((namespace, name))
-
-    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        found = self.secrets.get((namespace, name))
-        return dict(found) if found is not None else None
 
     # -- keeping current ----------------------------------------------------------------------------------------
     async def start(self) -> None:
