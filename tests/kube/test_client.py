@@ -28,6 +28,7 @@ from canaryflow.kube.client import (
     WatchEvent,
 )
 from tests.kube.emulator import RunningEmulator
+from tests.polling import until
 
 Json = dict[str, Any]
 CANARIES = "/apis/flagger.app/v1beta1/namespaces/ns/canaries"
@@ -242,25 +243,17 @@ async def _collect(events: AsyncIterator[WatchEvent], into: list[tuple[str, str]
         into.append((event.type, event.object["metadata"]["name"]))
 
 
-async def _until(condition: Any, what: str) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_watch_lists_then_streams_changes(kube_api: KubeApi) -> None:
     await kube_api.create(CANARY, canary("a", app="web"))
     events: list[tuple[str, str]] = []
     task = asyncio.create_task(_collect(kube_api.watch(CANARY, "ns", labels="app=web"), events))
     try:
-        await _until(lambda: events == [("ADDED", "a")], "the initial list")
+        await until(lambda: events == [("ADDED", "a")], "the initial list")
         await kube_api.create(CANARY, canary("ignored", app="db"))
         await kube_api.create(CANARY, canary("b", app="web"))
         await kube_api.patch(CANARY, "ns", "a", {"spec": {"stepWeight": 1}})
         await kube_api.delete(CANARY, "ns", "b")
-        await _until(lambda: len(events) == 4, "four events")
+        await until(lambda: len(events) == 4, "four events")
         assert events == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
     finally:
         task.cancel()
@@ -273,10 +266,10 @@ async def test_watch_resumes_after_a_broken_stream_without_repeating_events(
     task = asyncio.create_task(_collect(kube_api.watch(CANARY, "ns"), events))
     try:
         await kube_api.create(CANARY, canary("a"))
-        await _until(lambda: events == [("ADDED", "a")], "the first event")
+        await until(lambda: events == [("ADDED", "a")], "the first event")
         kube_emulator.break_watches()
         await kube_api.create(CANARY, canary("b"))
-        await _until(lambda: len(events) == 2, "the event after the break")
+        await until(lambda: len(events) == 2, "the event after the break")
         assert events == [("ADDED", "a"), ("ADDED", "b")]
         watches = [r.query for r in kube_emulator.requests if r.query.get("watch") == "true"]
         assert len(watches) >= 2 and int(watches[-1]["resourceVersion"]) >= int(watches[0]["resourceVersion"])
@@ -291,11 +284,11 @@ async def test_watch_resumes_from_the_bookmark_when_the_server_ends_the_stream(k
     events: list[tuple[str, str]] = []
     task = asyncio.create_task(_collect(api.watch(CANARY, "ns"), events))
     try:
-        await _until(lambda: _watches(kube_emulator), "the first watch")
+        await until(lambda: _watches(kube_emulator), "the first watch")
         other = await api.create(CONFIGMAP, {"metadata": {"name": "c", "namespace": "ns"}})  # moves the cluster on
-        await _until(lambda: len(_watches(kube_emulator)) >= 2, "the watch to be renewed")
+        await until(lambda: len(_watches(kube_emulator)) >= 2, "the watch to be renewed")
         await api.create(CANARY, canary("after"))
-        await _until(lambda: events == [("ADDED", "after")], "the event on the renewed watch")
+        await until(lambda: events == [("ADDED", "after")], "the event on the renewed watch")
         first, second = _watches(kube_emulator)[:2]
         assert first["timeoutSeconds"] == "1" and first["allowWatchBookmarks"] == "true"
         # the server's closing BOOKMARK carried the cluster's version: the next watch starts there, not earlier
@@ -319,7 +312,7 @@ async def test_watch_relists_on_410_gone_and_reports_only_what_changed(kube_emul
         for name in ("kept", "changed", "deleted"):
             await api.create(CANARY, canary(name))
         task = asyncio.create_task(_collect(api.watch(CANARY, "ns"), events))
-        await _until(lambda: len(events) == 3, "the initial list")
+        await until(lambda: len(events) == 3, "the initial list")
         kube_emulator.fail_next("GET", f"{CANARIES}?watch", 500)  # the reconnect fails: the client backs off...
         kube_emulator.break_watches()
         await asyncio.wait_for(sleeps.called.wait(), 5)
@@ -328,7 +321,7 @@ async def test_watch_relists_on_410_gone_and_reports_only_what_changed(kube_emul
         await api.create(CANARY, canary("new"))
         kube_emulator.compact()
         sleeps.release()
-        await _until(lambda: len(events) == 6, "the changes after the relist")
+        await until(lambda: len(events) == 6, "the changes after the relist")
         assert sorted(events[3:]) == [("ADDED", "new"), ("DELETED", "deleted"), ("MODIFIED", "changed")]
         assert len([r for r in kube_emulator.requests if r.method == "GET" and "watch" not in r.query]) == 2
         task.cancel()
