@@ -43,6 +43,7 @@ from canaryflow.notify.dispatch import AlertDispatcher
 from canaryflow.notify.msteams import MSTeamsNotifier
 from canaryflow.notify.slack import SlackNotifier
 from canaryflow.routing.base import Router
+from canaryflow.routing.verified import Verified
 from canaryflow.workloads.base import Workload
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class OperatorRuntime:
         self.events = KubeEventSink(api)
         adapters = Adapters(
             workload=self.workload,
-            router=self.router,
+            router=Verified(self.router),
             metrics=metrics,
             hooks=hooks,
             alerts=self._alerts or AlertDispatcher(self.catalog, global_notifier(self.options)),

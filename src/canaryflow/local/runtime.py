@@ -44,6 +44,7 @@ from canaryflow.routing.envoy import admin as envoy_admin
 from canaryflow.routing.envoy.files import XdsFiles
 from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
 from canaryflow.routing.envoy.router import EnvoyRouter
+from canaryflow.routing.verified import Verified
 from canaryflow.store import sqlite
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class LocalRuntime:
         self.hooks = HttpHookRunner(HttpHookConfig(transport=httpx.AsyncHTTPTransport(proxy=proxy)))
         adapters = Adapters(
             workload=self.workloads,
-            router=self.router,
+            router=Verified(self.router),
             metrics=self.metrics,
             hooks=self.hooks,
             alerts=AlertDispatcher(self.catalog),
