@@ -27,6 +27,7 @@ from canaryflow.kube.client import (
     Retry,
     WatchEvent,
 )
+from tests.clocks import InstantClock
 from tests.kube.emulator import RunningEmulator
 from tests.polling import until
 
@@ -36,25 +37,6 @@ CANARIES = "/apis/flagger.app/v1beta1/namespaces/ns/canaries"
 
 def canary(name: str = "podinfo", **labels: str) -> Json:
     return {"metadata": {"name": name, "namespace": "ns", "labels": labels}, "spec": {"stepWeight": 10}}
-
-
-class Sleeps:
-    """An injected sleep that records the delays, and can hold the caller until ``release()``."""
-
-    def __init__(self, hold: bool = False) -> None:
-        self.delays: list[float] = []
-        self.called = asyncio.Event()
-        self._gate = asyncio.Event()
-        if not hold:
-            self._gate.set()
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        self.called.set()
-        await self._gate.wait()
-
-    def release(self) -> None:
-        self._gate.set()
 
 
 # --- the methods -------------------------------------------------------------------------------------------------
@@ -171,8 +153,8 @@ async def test_discover_finds_served_kinds_and_caches_them(kube_emulator: Runnin
 async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
     kube_emulator: RunningEmulator, status: int
 ) -> None:
-    sleeps = Sleeps()
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, backoff=Backoff(0.5, 1.5)), sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, backoff=Backoff(0.5, 1.5)), clock=sleeps)
     kube_emulator.fail_next("POST", CANARIES, status, times=3)
     try:
         created = await api.create(CANARY, canary())
@@ -181,11 +163,11 @@ async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
     assert created["metadata"]["name"] == "podinfo"
     assert len([r for r in kube_emulator.requests if r.method == "POST"]) == 4
     # 429 carries Retry-After: 1 (capped); otherwise 0.5 * 2**n, capped at 1.5
-    assert sleeps.delays == ([1.0, 1.0, 1.0] if status == 429 else [0.5, 1.0, 1.5])
+    assert sleeps.waits == ([1.0, 1.0, 1.0] if status == 429 else [0.5, 1.0, 1.5])
 
 
 async def test_retries_give_up_after_the_attempts(kube_emulator: RunningEmulator) -> None:
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), sleep=Sleeps())
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), clock=InstantClock())
     kube_emulator.fail_next("GET", CANARIES, 500, times=5)
     try:
         with pytest.raises(ApiError) as failed:
@@ -197,42 +179,42 @@ async def test_retries_give_up_after_the_attempts(kube_emulator: RunningEmulator
 
 
 async def test_conflicts_are_not_retried(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps()
-    api = KubeApi.for_url(kube_emulator.url, sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(kube_emulator.url, clock=sleeps)
     kube_emulator.fail_next("POST", CANARIES, 409)
     try:
         with pytest.raises(Conflict):
             await api.create(CANARY, canary())
     finally:
         await api.close()
-    assert sleeps.delays == [] and len([r for r in kube_emulator.requests if r.method == "POST"]) == 1
+    assert sleeps.waits == [] and len([r for r in kube_emulator.requests if r.method == "POST"]) == 1
 
 
 async def test_dropped_connections_are_retried(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps()
+    sleeps = InstantClock()
     kube_emulator.fail_next("GET", CANARIES, 0, times=2)
     async with KubeApi.for_url(
-        kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), sleep=sleeps
+        kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), clock=sleeps
     ) as api:
         assert await api.list(CANARY, "ns") == []
     assert len([r for r in kube_emulator.requests if r.method == "GET"]) == 3
     # aiohttp itself retries an idempotent request once when a kept-alive connection drops; ours do the rest
-    assert sleeps.delays[:1] == [0.1]
+    assert sleeps.waits[:1] == [0.1]
 
 
 async def test_connection_errors_are_retried_then_reported() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
-    sleeps = Sleeps()
-    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, backoff=Backoff(0.2, 5)), sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, backoff=Backoff(0.2, 5)), clock=sleeps)
     try:
         with pytest.raises(ApiError) as failed:
             await api.get(CANARY, "ns", "podinfo")
     finally:
         await api.close()
     assert failed.value.status == 0 and failed.value.reason == "ConnectionError"
-    assert sleeps.delays == [0.2, 0.4]
+    assert sleeps.waits == [0.2, 0.4]
 
 
 # --- watch -------------------------------------------------------------------------------------------------------
@@ -305,8 +287,8 @@ def _watches(kube_emulator: RunningEmulator) -> list[dict[str, str]]:
 
 
 async def test_watch_relists_on_410_gone_and_reports_only_what_changed(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps(hold=True)
-    api = KubeApi.for_url(kube_emulator.url, sleep=sleeps)
+    sleeps = InstantClock(hold=True)
+    api = KubeApi.for_url(kube_emulator.url, clock=sleeps)
     events: list[tuple[str, str]] = []
     try:
         for name in ("kept", "changed", "deleted"):

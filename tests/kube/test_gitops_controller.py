@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, EVENT, NAMESPACE, SECRET, Kind, KubeApi
@@ -339,7 +340,7 @@ async def test_follow_tracks_new_changed_and_deleted_objects_but_not_status_writ
 
 async def test_a_repeated_event_is_counted_not_repeated(kube_api: KubeApi) -> None:
     await kube_api.create(KUSTOMIZATION, kustomization())
-    emit = KubeFluxEvents(kube_api, KubeFluxObjects(kube_api), now=lambda: 1_700_000_000.0)
+    emit = KubeFluxEvents(kube_api, KubeFluxObjects(kube_api), clock=FakeClock(1_700_000_000.0))
     for _ in range(3):
         await emit(str(APPS), True, "BuildFailed", "kustomization.yaml: no such file")
     await emit(str(APPS), False, "ReconciliationSucceeded", "ConfigMap/prod/ui configured")

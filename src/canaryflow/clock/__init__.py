@@ -5,3 +5,9 @@ It sits below the adapters so that gitops/, kube/, hooks/ and control/ share one
 them all on a ``FakeClock``). It must not import any other canaryflow package; the engine, which reads no
 clock, must not import it (import-linter enforces both).
 """
+
+from canaryflow.clock.base import Clock
+from canaryflow.clock.fake import FakeClock
+from canaryflow.clock.system import SystemClock
+
+__all__ = ["Clock", "FakeClock", "SystemClock"]

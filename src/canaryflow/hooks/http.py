@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.hooks.base import HookCall, HookResult
 
@@ -37,12 +38,12 @@ HOOK_RETRY = Backoff(first=0.5, cap=5.0)
 class HttpHookConfig:
     """How the runner reaches hooks.
 
-    ``sleep`` waits between retries: the runtime passes its Clock's sleep so that fake-time tests and the
-    scheduler agree on time. ``transport`` replaces the network (an ``httpx.MockTransport``, or a transport
+    ``clock`` waits between retries: the runtime passes its Clock so that fake-time tests and the scheduler
+    agree on time. ``transport`` replaces the network (an ``httpx.MockTransport``, or a transport
     with a proxy); it then also decides TLS verification, so ``disableTLS`` has no effect through it.
     """
 
-    sleep: Sleep = asyncio.sleep
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
     transport: httpx.AsyncBaseTransport | None = None
     backoff: Backoff = HOOK_RETRY
 
@@ -77,7 +78,7 @@ class HttpHookRunner:
         body, attempt = payload(call), 1
         outcome = await _attempt(client, webhook.url, body, timeout)
         while outcome.retry and attempt < attempts:
-            await self._config.sleep(self._config.backoff.delay(attempt))
+            await self._config.clock.sleep(self._config.backoff.delay(attempt))
             attempt += 1
             outcome = await _attempt(client, webhook.url, body, timeout)
         suffix = f" (after {attempt} attempts)" if attempt > 1 else ""

@@ -22,6 +22,7 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.api import Api, Json, JsonList, PatchType, WatchEvent
 from canaryflow.kube.errors import (
@@ -146,13 +147,13 @@ class KubeApi:
         configuration: Configuration,
         *,
         retry: Retry | None = None,
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock | None = None,
         timeout: float = 30.0,
         watch_timeout: int = 290,
     ) -> None:
         self._configuration = configuration
         self._retry = retry or Retry()
-        self._sleep = sleep
+        self._sleep: Sleep = (clock or SystemClock()).sleep
         self._timeout = timeout
         self.watch_timeout = watch_timeout  # seconds a watch stream lasts before the server ends it cleanly
         self._client: ApiClient | None = None  # created on first use: aiohttp wants a running loop
@@ -186,10 +187,10 @@ class KubeApi:
 
     @classmethod
     def for_url(
-        cls, url: str, *, retry: Retry | None = None, sleep: Sleep = asyncio.sleep, watch_timeout: int = 290
+        cls, url: str, *, retry: Retry | None = None, clock: Clock | None = None, watch_timeout: int = 290
     ) -> KubeApi:
         """A plain-HTTP API server without auth (tests: the emulator)."""
-        return cls(Configuration(host=url.rstrip("/")), retry=retry, sleep=sleep, watch_timeout=watch_timeout)
+        return cls(Configuration(host=url.rstrip("/")), retry=retry, clock=clock, watch_timeout=watch_timeout)
 
     async def __aenter__(self) -> KubeApi:
         return self

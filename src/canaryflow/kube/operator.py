@@ -27,7 +27,7 @@ import kopf
 from canaryflow.api import loader, validate
 from canaryflow.api.canary import Canary
 from canaryflow.api.status import Phase
-from canaryflow.control.clock import Clock
+from canaryflow.clock import Clock
 from canaryflow.control.executor import Executor
 from canaryflow.control.scheduler import Scheduler
 from canaryflow.engine.effects import EventType

@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from canaryflow.control.clock import Clock, SystemClock
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.control.executor import Adapters, AlertSender, MetricsRunner
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
@@ -156,7 +156,7 @@ class OperatorRuntime:
             metrics = runner
         hooks = self._hooks
         if hooks is None:
-            http_hooks = HttpHookRunner(HttpHookConfig(sleep=self.clock.sleep))
+            http_hooks = HttpHookRunner(HttpHookConfig(clock=self.clock))
             stack.push_async_callback(http_hooks.aclose)
             hooks = http_hooks
         self.store = KubeStatusStore(api)
@@ -251,7 +251,7 @@ def kopf_settings(options: OperatorOptions) -> kopf.OperatorSettings:
 def _kube_workload(api: Api, clock: Clock, cache: KubeCache) -> Workload:
     from canaryflow.kube.workloads import KubeWorkload
 
-    return KubeWorkload(api, now=clock.now, cache=cache)
+    return KubeWorkload(api, clock=clock, cache=cache)
 
 
 def _kube_router(api: Api, mesh_provider: str, cache: KubeCache) -> Router:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from canaryflow.api.canary import Canary
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.kube import readiness
 from canaryflow.kube.cache import KubeCache
@@ -47,10 +47,10 @@ class KubeWorkload:
     """``Workload`` for Deployment and DaemonSet targets, through the Kubernetes API. Objects are read through
     ``cache`` (the operator's watch-backed one); without one, from the API server."""
 
-    def __init__(self, api: Api, *, now: Callable[[], float] = time.time, cache: KubeCache | None = None) -> None:
+    def __init__(self, api: Api, *, clock: Clock | None = None, cache: KubeCache | None = None) -> None:
         self.api = api
         self.cache = cache if cache is not None else KubeCache(api)
-        self._now = now
+        self._now = (clock or SystemClock()).now
 
     # -- the Workload Protocol ----------------------------------------------------------------------------------
     async def initialize(self, canary: Canary) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from canaryflow.api.canary import Canary
-from canaryflow.control.clock import SystemClock
+from canaryflow.clock import SystemClock
 from canaryflow.control.executor import Adapters, Executor
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller import RECONCILERS
 from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.diff import diff_kustomization
-from canaryflow.gitops.controller.loop import GitOpsController, Timing
+from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.objects import Key, MemoryObjects
 from canaryflow.gitops.image import MemoryRegistry
 from canaryflow.gitops.receiver import webhook_path
 from canaryflow.gitops.source.memory import MemorySource
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
+from tests.polling import until
 
 URL = "https://git.example/fleet.git"
 REPO = Key("GitRepository", "flux-system", "flux-system")
@@ -69,15 +69,16 @@ class World:
         self.source = MemorySource(tmp / "artifacts")
         self.target = MemoryTarget(provided={"HelmRelease"})
         self.registry = MemoryRegistry()
+        self.clock = FakeClock()
         self.ctx = Context(
             objects=self.objects,
             source=self.source,
             target=self.target,
             workdir=tmp / "work",
-            now=time.time,
+            clock=self.clock,
             registry=self.registry,
         )
-        self.controller = GitOpsController(self.ctx, RECONCILERS, Timing(scale=0.001))
+        self.controller = GitOpsController(self.ctx, RECONCILERS)
 
     async def add(self, body: dict[str, Any]) -> Key:
         key = self.objects.put(body)
@@ -291,25 +292,17 @@ async def test_an_unknown_image_is_not_ready_with_the_registrys_reason(world: Wo
     assert "ghcr.io/org/missing: repository not found" in world.ready(repo)["message"]
 
 
-async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(tmp_path: Path) -> None:
-    world = World(tmp_path)
-    world.controller = GitOpsController(world.ctx, RECONCILERS, Timing(scale=1.0))  # real 30 s re-checks
-    try:
-        world.source.commit(
-            URL, branch="main", files={"infra/a.yaml": configmap("i", "1"), "apps/a.yaml": configmap("a", "1")}
-        )
-        await world.add(repository())
-        await world.settle(REPO)
-        await world.add(kustomization(APPS, "./apps", dependsOn=[{"name": "infra"}]))
-        await world.settle(APPS)
-        assert world.ready(APPS)["reason"] == "DependencyNotReady"  # next re-check in 30 s
-        await world.add(kustomization(INFRA, "./infra"))
-        await world.settle(INFRA)
-        for _ in range(500):  # far less than the 30 s re-check: only a wake-up gets here
-            if world.objects.statuses[APPS]["conditions"][0]["status"] == "True":
-                break
-            await asyncio.sleep(0.01)
-        assert world.ready(APPS)["status"] == "True"
-        assert world.live("a") is not None
-    finally:
-        await world.controller.close()
+async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(world: World) -> None:
+    world.source.commit(
+        URL, branch="main", files={"infra/a.yaml": configmap("i", "1"), "apps/a.yaml": configmap("a", "1")}
+    )
+    await world.add(repository())
+    await world.settle(REPO)
+    await world.add(kustomization(APPS, "./apps", dependsOn=[{"name": "infra"}]))
+    await world.settle(APPS)
+    assert world.ready(APPS)["reason"] == "DependencyNotReady"  # next re-check in 30 s of the clock
+    await world.add(kustomization(INFRA, "./infra"))
+    await world.settle(INFRA)
+    # The fake clock does not move: only the wake-up from infra reconciles apps.
+    await until(lambda: world.ready(APPS)["status"] == "True", "apps woken by infra becoming ready", limit=10)
+    assert world.live("a") is not None

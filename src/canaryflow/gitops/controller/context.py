@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
@@ -44,13 +45,17 @@ class Context:
     source: Source
     target: Target
     workdir: Path
-    now: Callable[[], float]
+    #: Every time the reconcilers write and every wait of the controller (tests pass a FakeClock).
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
     events: Emitter | None = None
     registry: Registry = dataclasses.field(default_factory=OciRegistry)
     #: The last artifact of each GitRepository (rebuilt by a fetch after a restart).
     artifacts: dict[Key, Artifact] = dataclasses.field(default_factory=dict)
     #: The tags of each ImageRepository's last scan.
     tags: dict[Key, list[str]] = dataclasses.field(default_factory=dict)
+
+    def now(self) -> float:
+        return self.clock.now()
 
     async def secret(self, namespace: str, ref: Any) -> dict[str, str] | None:
         """The data of a ``secretRef`` ({name}); raises LookupError when it is named but missing."""

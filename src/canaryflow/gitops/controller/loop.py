@@ -125,11 +125,17 @@ class GitOpsController:
             for other in result.wake:
                 if other != key and not self.request(other):
                     self.track(other)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as the
-            # wake-up does, and forget() would then wait for this task forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timing.wait(result.requeue)):
-                    await wake.wait()
+            await self._pause(wake, self.timing.wait(result.requeue))
+
+    async def _pause(self, wake: asyncio.Event, seconds: float) -> None:
+        """Until ``wake`` is set or ``seconds`` have passed on the Clock (a FakeClock in tests)."""
+        sleeper = asyncio.create_task(self.ctx.clock.sleep(seconds))
+        waker = asyncio.create_task(wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
 
     async def _run(self, key: Key, body: dict[str, Any], failures: int) -> Result:
         try:

@@ -86,7 +86,7 @@ class KustomizationFinalizer:
             except Exception:  # the API server unreachable, an event refused: the finalizer stays, try again
                 log.exception("%s: finalization failed", key)
             failures += 1
-            await asyncio.sleep(self.controller.timing.wait(UNEXPECTED_FAILURE.delay(failures + 1)))
+            await self.controller.ctx.clock.sleep(self.controller.timing.wait(UNEXPECTED_FAILURE.delay(failures + 1)))
 
     async def _remove(self, key: Key, finalizers: list[str]) -> bool:
         """Remove only this finalizer, only if the list is still the one read (others' finalizers stay)."""
