@@ -19,8 +19,6 @@ The first scale to zero of the target is the engine's (``ScaleCanaryToZero`` onc
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,6 +31,7 @@ from canaryflow.kube.client import Api
 from canaryflow.kube.converge import Json, contains, converge, patch_until
 from canaryflow.kube.kinds import CONFIGMAP, DAEMONSET, DEPLOYMENT, HPA, SECRET, Kind
 from canaryflow.kube.render import configs, meta, workload
+from canaryflow.workloads import revision
 from canaryflow.workloads.base import WorkloadError
 
 SCALE_TO_ZERO_KEY = "flagger.app/scale-to-zero"
@@ -69,7 +68,7 @@ class KubeWorkload:
         _, target = await self._target(canary)
         template = (target.get("spec") or {}).get("template") or {}
         tracking, _ = await self._tracking(canary, target)
-        return Revision(spec_hash(template), tuple((ref.key, ref.checksum) for ref in tracking.refs))
+        return revision.revision(template, tracking)
 
     async def primary_readiness(self, canary: Canary) -> Readiness:
         kind, ns, name = _kind(canary), canary.metadata.namespace, _primary(canary)
@@ -243,12 +242,6 @@ class KubeWorkload:
             since = readiness.parse_time((canary.status or {}).get("lastTransitionTime"))
             return readiness.daemonset(obj, threshold, deadline, since, now)
         return readiness.deployment(obj, threshold, deadline, now)
-
-
-def spec_hash(template: Mapping[str, Any]) -> str:
-    """The revision of a pod template: sha256 of its canonical JSON, 10 hex digits like Kubernetes' hashes."""
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
 def as_written(obj: Mapping[str, Any]) -> Json:
