@@ -34,7 +34,7 @@ bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/dataplane.py --no-demo
 	$(PY) bench/gitops.py
-	$(PY) bench/operator.py
+	$(PY) bench/kube_operator.py
 
 # deploy/crds and the chart's crds/: regenerated from the models (tests/deploy checks that they are current).
 crds: $(STAMP)

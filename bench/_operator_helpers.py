@@ -1,4 +1,4 @@
-"""Parts of bench/operator.py: the operator process it measures, and what the bench does around it.
+"""Parts of bench/kube_operator.py: the operator process it measures, and what the bench does around it.
 
 The operator runs in a child process (``python bench/_operator_helpers.py --server URL ...``) so that its CPU
 time and memory can be read from /proc apart from the emulated API server, which runs in the bench's process.
@@ -105,7 +105,7 @@ async def serve_operator(server: str, namespace: str, interval: float, dump: Pat
 
 
 def child_main() -> None:
-    parser = argparse.ArgumentParser(description="The operator under measurement (started by bench/operator.py).")
+    parser = argparse.ArgumentParser(description="The operator under measurement (started by bench/kube_operator.py).")
     parser.add_argument("--server", required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--interval", type=float, required=True)

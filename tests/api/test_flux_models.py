@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from canaryflow.api.flux import common, image, kustomize, notification, source
+from canaryflow.api.timestamps import rfc3339
 
 META = {"name": "apps", "namespace": "flux-system"}
 
@@ -173,7 +174,7 @@ def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> Non
 
 
 def test_conditions_are_written_as_kubernetes_does() -> None:
-    at = common.timestamp(datetime.datetime(2026, 11, 26, 14, 0, 5, 700000, tzinfo=datetime.UTC))
+    at = rfc3339(datetime.datetime(2026, 11, 26, 14, 0, 5, 700000, tzinfo=datetime.UTC).timestamp())
     written = common.Condition(
         type="Ready",
         status="True",

@@ -116,6 +116,13 @@ def test_random_canary_shaped_documents_get_an_answer(document: dict[str, Any]) 
 @given(st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"#%@?,` \n\tab01")), max_size=60))
 def test_arbitrary_text_is_loaded_or_reported(text: str) -> None:
     loaded = loader.load_text(text, "noise.yaml")
+    lines = text.count("\n") + 1
+    # What cannot be read is reported at a line of the text, naming the file, with a reason.
+    for problem in loaded.problems:
+        assert 1 <= problem.line <= lines, str(problem)
+        assert re.fullmatch(rf"noise\.yaml:{problem.line}: \S.*", str(problem), re.S), str(problem)
+    # Every document read gets exactly one answer, at a line of the text.
     for document in loaded.documents:
-        validate.check(document)
-    assert all(problem.line >= 1 for problem in loaded.problems)
+        checked = validate.check(document)
+        assert (checked.resource is not None) + bool(checked.problems) + (checked.skipped is not None) == 1
+        assert all(1 <= problem.line <= lines for problem in checked.problems), checked.problems

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +15,8 @@ StartDemo = Callable[..., services.Service]
 @pytest.fixture
 def start_demo(tmp_path: Path) -> Iterator[StartDemo]:
     """Start demo apps with the given flags and environment; all are stopped when the test ends."""
-    started: list[services.Service] = []
-
-    def start(args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> services.Service:
-        log = tmp_path / f"demoapp-{len(started)}.log"
-        service = services.start("canaryflow.demoapp", log, args, env)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
+    with services.starter("canaryflow.demoapp", tmp_path) as start:
+        yield start
 
 
 @pytest.fixture(scope="module")

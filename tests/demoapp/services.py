@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
+
+from tests.processes import free_port, stop
 
 LISTEN_PORT = "CANARYFLOW_LISTEN_PORT"
 START_LIMIT = 20.0  # seconds a service may take to answer its first request before the test gives up
@@ -39,19 +40,7 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        stop(self.process)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -97,6 +86,24 @@ def start(module: str, log_path: Path, args: Sequence[str] = (), env: Mapping[st
 
 
 @contextlib.contextmanager
+def starter(module: str, logs: Path) -> Iterator[Callable[..., Service]]:
+    """Start ``module`` services with the given flags and environment (logs in ``logs``); all are stopped when
+    the block ends."""
+    started: list[Service] = []
+
+    def start_one(args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> Service:
+        service = start(module, logs / f"{module.rpartition('.')[2]}-{len(started)}.log", args, env)
+        started.append(service)
+        return service
+
+    try:
+        yield start_one
+    finally:
+        for service in started:
+            service.stop()
+
+
+@contextlib.contextmanager
 def running(
     module: str, log_path: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> Iterator[Service]:
@@ -105,15 +112,6 @@ def running(
         yield service
     finally:
         service.stop()
-
-
-def wait_until(condition: str, check: Callable[[], bool], limit: float = 20.0) -> None:
-    """Poll ``check()`` until it is true; fail with ``condition`` in the message after ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {condition}")
-        time.sleep(0.05)
 
 
 def process_alive(pid: int) -> bool:

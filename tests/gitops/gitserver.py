@@ -35,6 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from tests.processes import free_port, stop
+
 ENV = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     "HOME": "/nonexistent",  # no user configuration; git silently skips missing config files
@@ -129,13 +131,6 @@ class RepoDir:
         return repo
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_listening(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
     for _ in range(200):
         if process is not None and process.poll() is not None:
@@ -168,13 +163,7 @@ class GitDaemon:
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop(self._process)
 
 
 class GitHttpServer:

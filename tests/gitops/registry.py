@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from tests.gitops.gitserver import free_port
+from tests.processes import free_port, stop
 
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LC_ALL": "C"}
 
@@ -282,13 +282,7 @@ class Registry:
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop(self._process)
 
     def push(self, repository: str, *tags: str) -> None:
         """Push a tiny image to ``repository`` under each tag, with skopeo (credentials of the first user)."""

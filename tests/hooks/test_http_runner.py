@@ -11,27 +11,18 @@ import pytest
 from canaryflow.api.canary import CanaryWebhook
 from canaryflow.hooks.base import HookCall
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
+from tests.clocks import InstantClock
 from tests.hooks.receiver import HANG, Answer, Receiver
 
 
-class RecordedSleep:
-    """Stands in for the Clock's sleep: retries wait through it, so tests see the waits without taking them."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+@pytest.fixture
+def sleep() -> InstantClock:
+    return InstantClock()
 
 
 @pytest.fixture
-def sleep() -> RecordedSleep:
-    return RecordedSleep()
-
-
-@pytest.fixture
-async def runner(sleep: RecordedSleep) -> AsyncIterator[HttpHookRunner]:
-    async with HttpHookRunner(HttpHookConfig(sleep=sleep)) as hook_runner:
+async def runner(sleep: InstantClock) -> AsyncIterator[HttpHookRunner]:
+    async with HttpHookRunner(HttpHookConfig(clock=sleep)) as hook_runner:
         yield hook_runner
 
 
@@ -97,7 +88,7 @@ async def test_failure_message_carries_status_and_shortened_body(runner: HttpHoo
 
 
 async def test_retries_a_failing_hook_until_it_passes(
-    runner: HttpHookRunner, receiver: Receiver, sleep: RecordedSleep
+    runner: HttpHookRunner, receiver: Receiver, sleep: InstantClock
 ) -> None:
     receiver.answer(Answer(500, "warming up"), Answer(503, "warming up"), Answer(200, "ok"))
 
@@ -110,7 +101,7 @@ async def test_retries_a_failing_hook_until_it_passes(
     assert sleep.waits[1] > sleep.waits[0], "backs off between attempts"
 
 
-async def test_gives_up_after_its_retries(runner: HttpHookRunner, receiver: Receiver, sleep: RecordedSleep) -> None:
+async def test_gives_up_after_its_retries(runner: HttpHookRunner, receiver: Receiver, sleep: InstantClock) -> None:
     receiver.answer(Answer(500, "still broken"))
 
     result = await runner.call(hook_call(receiver.url(), retries=2))
@@ -130,7 +121,7 @@ async def test_without_retries_calls_once(runner: HttpHookRunner, receiver: Rece
 
 
 async def test_a_closed_gate_is_an_answer_not_retried(
-    runner: HttpHookRunner, receiver: Receiver, sleep: RecordedSleep
+    runner: HttpHookRunner, receiver: Receiver, sleep: InstantClock
 ) -> None:
     receiver.answer(Answer(403, "Forbidden"), Answer(200, "ok"))
 
@@ -150,7 +141,7 @@ async def test_a_hook_that_hangs_is_cut_at_its_timeout(runner: HttpHookRunner, r
     assert "did not answer within 0.2s" in result.message
 
 
-async def test_a_timed_out_hook_is_retried(runner: HttpHookRunner, receiver: Receiver, sleep: RecordedSleep) -> None:
+async def test_a_timed_out_hook_is_retried(runner: HttpHookRunner, receiver: Receiver, sleep: InstantClock) -> None:
     receiver.answer(HANG, Answer(200, "ok"))
 
     result = await runner.call(hook_call(receiver.url(), timeout="200ms", retries=1))
@@ -159,9 +150,7 @@ async def test_a_timed_out_hook_is_retried(runner: HttpHookRunner, receiver: Rec
     assert len(receiver.requests) == 2
 
 
-async def test_an_unreachable_hook_fails_with_the_connection_error(
-    runner: HttpHookRunner, sleep: RecordedSleep
-) -> None:
+async def test_an_unreachable_hook_fails_with_the_connection_error(runner: HttpHookRunner, sleep: InstantClock) -> None:
     closed = Receiver()
     closed.stop()  # the port was just in use and is now closed
 

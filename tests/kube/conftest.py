@@ -6,12 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.client import KubeApi, Retry
+from tests.clocks import InstantClock
 from tests.kube.emulator import RunningEmulator
-
-
-async def _no_sleep(_: float) -> None:
-    """Retries and watch reconnects happen at once in tests; the delays themselves are tested in test_client."""
 
 
 @pytest.fixture
@@ -24,7 +22,7 @@ def kube_emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 async def kube_api(kube_emulator: RunningEmulator) -> AsyncIterator[KubeApi]:
     """A ``KubeApi`` on the emulator, closed after the test."""
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=4, base=0.01, cap=0.05), sleep=_no_sleep)
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=4, backoff=Backoff(0.01, 0.05)), clock=InstantClock())
     try:
         yield api
     finally:

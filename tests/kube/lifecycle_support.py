@@ -14,7 +14,7 @@ import copy
 import datetime
 import functools
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from canaryflow.kube.client import (
 )
 from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 from tests.kube import schemas
+from tests.polling import until, wait_for
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -262,26 +263,6 @@ def fast(runtime: OperatorRuntime) -> None:
     s.peering.lifetime = 5
 
 
-async def wait_for(awaitable: Awaitable[T], what: str, timeout: float = 30.0) -> T:
-    try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError:
-        raise AssertionError(f"gave up waiting for {what}") from None
-
-
-async def until(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` if it never does."""
-
-    async def poll() -> T:
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-
-    return await wait_for(poll(), what, timeout)
-
-
 async def phase(api: Api, name: str, namespace: str = "test") -> str | None:
     obj = await api.get(CANARY, namespace, name)
     return ((obj or {}).get("status") or {}).get("phase")
@@ -292,7 +273,7 @@ async def reaches(api: Api, wanted: str, name: str = "podinfo", namespace: str =
         obj = await api.get(CANARY, namespace, name)
         return obj if ((obj or {}).get("status") or {}).get("phase") == wanted else None
 
-    return await until(check, f"canary {namespace}/{name} to reach {wanted}", timeout)
+    return await until(check, f"canary {namespace}/{name} to reach {wanted}", limit=timeout)
 
 
 async def messages(api: Api, name: str = "podinfo", namespace: str = "test") -> list[str]:

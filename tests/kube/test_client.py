@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.client import (
     CANARY,
     CONFIGMAP,
@@ -26,7 +27,9 @@ from canaryflow.kube.client import (
     Retry,
     WatchEvent,
 )
+from tests.clocks import InstantClock
 from tests.kube.emulator import RunningEmulator
+from tests.polling import until
 
 Json = dict[str, Any]
 CANARIES = "/apis/flagger.app/v1beta1/namespaces/ns/canaries"
@@ -34,25 +37,6 @@ CANARIES = "/apis/flagger.app/v1beta1/namespaces/ns/canaries"
 
 def canary(name: str = "podinfo", **labels: str) -> Json:
     return {"metadata": {"name": name, "namespace": "ns", "labels": labels}, "spec": {"stepWeight": 10}}
-
-
-class Sleeps:
-    """An injected sleep that records the delays, and can hold the caller until ``release()``."""
-
-    def __init__(self, hold: bool = False) -> None:
-        self.delays: list[float] = []
-        self.called = asyncio.Event()
-        self._gate = asyncio.Event()
-        if not hold:
-            self._gate.set()
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        self.called.set()
-        await self._gate.wait()
-
-    def release(self) -> None:
-        self._gate.set()
 
 
 # --- the methods -------------------------------------------------------------------------------------------------
@@ -169,8 +153,8 @@ async def test_discover_finds_served_kinds_and_caches_them(kube_emulator: Runnin
 async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
     kube_emulator: RunningEmulator, status: int
 ) -> None:
-    sleeps = Sleeps()
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, base=0.5, cap=1.5), sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=5, backoff=Backoff(0.5, 1.5)), clock=sleeps)
     kube_emulator.fail_next("POST", CANARIES, status, times=3)
     try:
         created = await api.create(CANARY, canary())
@@ -179,11 +163,11 @@ async def test_server_errors_and_throttling_are_retried_with_capped_backoff(
     assert created["metadata"]["name"] == "podinfo"
     assert len([r for r in kube_emulator.requests if r.method == "POST"]) == 4
     # 429 carries Retry-After: 1 (capped); otherwise 0.5 * 2**n, capped at 1.5
-    assert sleeps.delays == ([1.0, 1.0, 1.0] if status == 429 else [0.5, 1.0, 1.5])
+    assert sleeps.waits == ([1.0, 1.0, 1.0] if status == 429 else [0.5, 1.0, 1.5])
 
 
 async def test_retries_give_up_after_the_attempts(kube_emulator: RunningEmulator) -> None:
-    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, base=0.1, cap=1), sleep=Sleeps())
+    api = KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), clock=InstantClock())
     kube_emulator.fail_next("GET", CANARIES, 500, times=5)
     try:
         with pytest.raises(ApiError) as failed:
@@ -195,40 +179,42 @@ async def test_retries_give_up_after_the_attempts(kube_emulator: RunningEmulator
 
 
 async def test_conflicts_are_not_retried(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps()
-    api = KubeApi.for_url(kube_emulator.url, sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(kube_emulator.url, clock=sleeps)
     kube_emulator.fail_next("POST", CANARIES, 409)
     try:
         with pytest.raises(Conflict):
             await api.create(CANARY, canary())
     finally:
         await api.close()
-    assert sleeps.delays == [] and len([r for r in kube_emulator.requests if r.method == "POST"]) == 1
+    assert sleeps.waits == [] and len([r for r in kube_emulator.requests if r.method == "POST"]) == 1
 
 
 async def test_dropped_connections_are_retried(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps()
+    sleeps = InstantClock()
     kube_emulator.fail_next("GET", CANARIES, 0, times=2)
-    async with KubeApi.for_url(kube_emulator.url, retry=Retry(attempts=3, base=0.1, cap=1), sleep=sleeps) as api:
+    async with KubeApi.for_url(
+        kube_emulator.url, retry=Retry(attempts=3, backoff=Backoff(0.1, 1)), clock=sleeps
+    ) as api:
         assert await api.list(CANARY, "ns") == []
     assert len([r for r in kube_emulator.requests if r.method == "GET"]) == 3
     # aiohttp itself retries an idempotent request once when a kept-alive connection drops; ours do the rest
-    assert sleeps.delays[:1] == [0.1]
+    assert sleeps.waits[:1] == [0.1]
 
 
 async def test_connection_errors_are_retried_then_reported() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
-    sleeps = Sleeps()
-    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, base=0.2, cap=5), sleep=sleeps)
+    sleeps = InstantClock()
+    api = KubeApi.for_url(f"http://127.0.0.1:{port}", retry=Retry(attempts=3, backoff=Backoff(0.2, 5)), clock=sleeps)
     try:
         with pytest.raises(ApiError) as failed:
             await api.get(CANARY, "ns", "podinfo")
     finally:
         await api.close()
     assert failed.value.status == 0 and failed.value.reason == "ConnectionError"
-    assert sleeps.delays == [0.2, 0.4]
+    assert sleeps.waits == [0.2, 0.4]
 
 
 # --- watch -------------------------------------------------------------------------------------------------------
@@ -239,25 +225,17 @@ async def _collect(events: AsyncIterator[WatchEvent], into: list[tuple[str, str]
         into.append((event.type, event.object["metadata"]["name"]))
 
 
-async def _until(condition: Any, what: str) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_watch_lists_then_streams_changes(kube_api: KubeApi) -> None:
     await kube_api.create(CANARY, canary("a", app="web"))
     events: list[tuple[str, str]] = []
     task = asyncio.create_task(_collect(kube_api.watch(CANARY, "ns", labels="app=web"), events))
     try:
-        await _until(lambda: events == [("ADDED", "a")], "the initial list")
+        await until(lambda: events == [("ADDED", "a")], "the initial list")
         await kube_api.create(CANARY, canary("ignored", app="db"))
         await kube_api.create(CANARY, canary("b", app="web"))
         await kube_api.patch(CANARY, "ns", "a", {"spec": {"stepWeight": 1}})
         await kube_api.delete(CANARY, "ns", "b")
-        await _until(lambda: len(events) == 4, "four events")
+        await until(lambda: len(events) == 4, "four events")
         assert events == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
     finally:
         task.cancel()
@@ -270,10 +248,10 @@ async def test_watch_resumes_after_a_broken_stream_without_repeating_events(
     task = asyncio.create_task(_collect(kube_api.watch(CANARY, "ns"), events))
     try:
         await kube_api.create(CANARY, canary("a"))
-        await _until(lambda: events == [("ADDED", "a")], "the first event")
+        await until(lambda: events == [("ADDED", "a")], "the first event")
         kube_emulator.break_watches()
         await kube_api.create(CANARY, canary("b"))
-        await _until(lambda: len(events) == 2, "the event after the break")
+        await until(lambda: len(events) == 2, "the event after the break")
         assert events == [("ADDED", "a"), ("ADDED", "b")]
         watches = [r.query for r in kube_emulator.requests if r.query.get("watch") == "true"]
         assert len(watches) >= 2 and int(watches[-1]["resourceVersion"]) >= int(watches[0]["resourceVersion"])
@@ -288,11 +266,11 @@ async def test_watch_resumes_from_the_bookmark_when_the_server_ends_the_stream(k
     events: list[tuple[str, str]] = []
     task = asyncio.create_task(_collect(api.watch(CANARY, "ns"), events))
     try:
-        await _until(lambda: _watches(kube_emulator), "the first watch")
+        await until(lambda: _watches(kube_emulator), "the first watch")
         other = await api.create(CONFIGMAP, {"metadata": {"name": "c", "namespace": "ns"}})  # moves the cluster on
-        await _until(lambda: len(_watches(kube_emulator)) >= 2, "the watch to be renewed")
+        await until(lambda: len(_watches(kube_emulator)) >= 2, "the watch to be renewed")
         await api.create(CANARY, canary("after"))
-        await _until(lambda: events == [("ADDED", "after")], "the event on the renewed watch")
+        await until(lambda: events == [("ADDED", "after")], "the event on the renewed watch")
         first, second = _watches(kube_emulator)[:2]
         assert first["timeoutSeconds"] == "1" and first["allowWatchBookmarks"] == "true"
         # the server's closing BOOKMARK carried the cluster's version: the next watch starts there, not earlier
@@ -309,14 +287,14 @@ def _watches(kube_emulator: RunningEmulator) -> list[dict[str, str]]:
 
 
 async def test_watch_relists_on_410_gone_and_reports_only_what_changed(kube_emulator: RunningEmulator) -> None:
-    sleeps = Sleeps(hold=True)
-    api = KubeApi.for_url(kube_emulator.url, sleep=sleeps)
+    sleeps = InstantClock(hold=True)
+    api = KubeApi.for_url(kube_emulator.url, clock=sleeps)
     events: list[tuple[str, str]] = []
     try:
         for name in ("kept", "changed", "deleted"):
             await api.create(CANARY, canary(name))
         task = asyncio.create_task(_collect(api.watch(CANARY, "ns"), events))
-        await _until(lambda: len(events) == 3, "the initial list")
+        await until(lambda: len(events) == 3, "the initial list")
         kube_emulator.fail_next("GET", f"{CANARIES}?watch", 500)  # the reconnect fails: the client backs off...
         kube_emulator.break_watches()
         await asyncio.wait_for(sleeps.called.wait(), 5)
@@ -325,7 +303,7 @@ async def test_watch_relists_on_410_gone_and_reports_only_what_changed(kube_emul
         await api.create(CANARY, canary("new"))
         kube_emulator.compact()
         sleeps.release()
-        await _until(lambda: len(events) == 6, "the changes after the relist")
+        await until(lambda: len(events) == 6, "the changes after the relist")
         assert sorted(events[3:]) == [("ADDED", "new"), ("DELETED", "deleted"), ("MODIFIED", "changed")]
         assert len([r for r in kube_emulator.requests if r.method == "GET" and "watch" not in r.query]) == 2
         task.cancel()

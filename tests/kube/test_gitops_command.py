@@ -23,6 +23,7 @@ from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, SECRET, Kind, KubeApi
 from tests.gitops.gitserver import GitDaemon, RepoDir, free_port
 from tests.kube.emulator import RunningEmulator
 from tests.kube.test_gitops_controller import GITREPOSITORY, KUSTOMIZATION, git_repository, kustomization, manifests
+from tests.polling import until
 
 COMMAND = str(Path(sys.executable).with_name("canaryflow"))
 RECEIVER = Kind("notification.toolkit.fluxcd.io/v1", "Receiver", "receivers")
@@ -40,15 +41,6 @@ def kubeconfig(path: Path, url: str) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-async def until(check: Any, what: str, attempts: int = 600) -> Any:
-    """Poll ``check`` (a bounded number of times, each after a short pause) until it answers something truthy."""
-    for _ in range(attempts):
-        if found := await check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def applies(emulator: RunningEmulator) -> list[Any]:

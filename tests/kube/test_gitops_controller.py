@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, EVENT, NAMESPACE, SECRET, Kind, KubeApi
@@ -22,6 +23,7 @@ from canaryflow.kube.gitops.wiring import follow, kube_gitops
 from tests.gitops.gitserver import GitDaemon, Repo, RepoDir
 from tests.kube.emulator import RunningEmulator
 from tests.kube.schemas import validate
+from tests.polling import until
 
 Json = dict[str, Any]
 GITREPOSITORY = Kind("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories")
@@ -79,15 +81,6 @@ def kustomization() -> Json:
         "spec": {"interval": "10m", "path": "./apps/prod", "prune": True,
                  "sourceRef": {"kind": "GitRepository", "name": REPO.name}},
     }  # fmt: skip
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 300) -> None:
-    """Poll ``check`` (a bounded number of times, each after a short pause) until it holds."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 # --- KubeFluxObjects ---------------------------------------------------------------------------------------------
@@ -196,7 +189,7 @@ async def test_a_git_repository_is_applied_to_the_cluster(
     async def applied() -> bool:
         return await applied_revision(kube_api) == revision
 
-    await eventually(applied, f"Kustomization applied {revision}")
+    await until(applied, f"Kustomization applied {revision}")
     live = await kube_api.get(KUSTOMIZATION, "flux-system", "apps")
     assert live is not None
     ready = next(c for c in live["status"]["conditions"] if c["type"] == "Ready")
@@ -261,7 +254,7 @@ async def test_a_git_repository_is_applied_to_the_cluster(
     async def new_revision() -> bool:
         return await applied_revision(kube_api) == f"master@sha1:{sha}"
 
-    await eventually(new_revision, "the new commit applied")
+    await until(new_revision, "the new commit applied")
     ui_live = await kube_api.get(CONFIGMAP, "prod", "ui")
     assert ui_live is not None and ui_live["data"] == {"colour": "green"}
     assert await kube_api.get(DEPLOYMENT, "prod", "backend") is None
@@ -279,7 +272,7 @@ async def test_a_revision_the_api_server_refuses_applies_nothing(
     async def applied() -> bool:
         return await applied_revision(kube_api) == first
 
-    await eventually(applied, "the first revision applied")
+    await until(applied, "the first revision applied")
     bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad", "namespace": "prod",
            "labels": {"tier": "front end"}}}  # fmt: skip
     sha = repo.commit({**manifests(colour="green"), "apps/prod/bad.yaml": yaml.safe_dump(bad)})
@@ -291,7 +284,7 @@ async def test_a_revision_the_api_server_refuses_applies_nothing(
         status = (live or {}).get("status") or {}
         return status.get("lastAttemptedRevision") == f"master@sha1:{sha}"
 
-    await eventually(failed, "the bad revision attempted")
+    await until(failed, "the bad revision attempted")
     live = await kube_api.get(KUSTOMIZATION, "flux-system", "apps")
     assert live is not None
     ready = next(c for c in live["status"]["conditions"] if c["type"] == "Ready")
@@ -323,7 +316,7 @@ async def test_follow_tracks_new_changed_and_deleted_objects_but_not_status_writ
             conditions = ((live or {}).get("status") or {}).get("conditions") or []
             return REPO in controller.keys and any(c["reason"] == "GitOperationFailed" for c in conditions)
 
-        await eventually(failed, "the new GitRepository reconciled, its fetch failure in the status")
+        await until(failed, "the new GitRepository reconciled, its fetch failure in the status")
         await asyncio.sleep(0.2)  # the status write's MODIFIED event arrives and is let pass
         assert controller.runs == 1
         await kube_api.patch(GITREPOSITORY, "flux-system", "fleet", {"spec": {"ref": {"branch": "main"}}})
@@ -331,13 +324,13 @@ async def test_follow_tracks_new_changed_and_deleted_objects_but_not_status_writ
         async def rerun() -> bool:
             return controller.runs == 2
 
-        await eventually(rerun, "a reconcile after the spec changed")
+        await until(rerun, "a reconcile after the spec changed")
         await kube_api.delete(GITREPOSITORY, "flux-system", "fleet")
 
         async def forgotten() -> bool:
             return REPO not in controller.keys
 
-        await eventually(forgotten, "the deleted GitRepository forgotten")
+        await until(forgotten, "the deleted GitRepository forgotten")
     finally:
         following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -347,7 +340,7 @@ async def test_follow_tracks_new_changed_and_deleted_objects_but_not_status_writ
 
 async def test_a_repeated_event_is_counted_not_repeated(kube_api: KubeApi) -> None:
     await kube_api.create(KUSTOMIZATION, kustomization())
-    emit = KubeFluxEvents(kube_api, KubeFluxObjects(kube_api), now=lambda: 1_700_000_000.0)
+    emit = KubeFluxEvents(kube_api, KubeFluxObjects(kube_api), clock=FakeClock(1_700_000_000.0))
     for _ in range(3):
         await emit(str(APPS), True, "BuildFailed", "kustomization.yaml: no such file")
     await emit(str(APPS), False, "ReconciliationSucceeded", "ConfigMap/prod/ui configured")

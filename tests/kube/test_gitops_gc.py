@@ -16,7 +16,6 @@ from tests.kube.test_gitops_controller import (
     GITREPOSITORY,
     KUSTOMIZATION,
     applied_revision,
-    eventually,
     git_repository,
     kustomization,
 )
@@ -25,6 +24,7 @@ from tests.kube.test_gitops_controller import (
 from tests.kube.test_gitops_controller import controller as controller
 from tests.kube.test_gitops_controller import daemon as daemon
 from tests.kube.test_gitops_controller import repo as repo
+from tests.polling import until
 
 SERVICE = Kind("v1", "Service", "services")
 
@@ -39,7 +39,7 @@ async def follow_until_applied(kube_api: KubeApi, daemon: GitDaemon, repo: Repo,
     async def applied() -> bool:
         return await applied_revision(kube_api) == revision
 
-    await eventually(applied, f"Kustomization applied {revision}")
+    await until(applied, f"Kustomization applied {revision}")
     live = await kube_api.get(KUSTOMIZATION, APPS.namespace, APPS.name)
     assert live is not None and live["metadata"]["finalizers"] == [FINALIZER]
 
@@ -48,7 +48,7 @@ async def gone(kube_api: KubeApi) -> None:
     async def deleted() -> bool:
         return await kube_api.get(KUSTOMIZATION, APPS.namespace, APPS.name) is None
 
-    await eventually(deleted, "the Kustomization deleted")
+    await until(deleted, "the Kustomization deleted")
 
 
 async def test_a_deleted_pruning_kustomization_collects_its_inventory_then_goes(

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from canaryflow.cli.main import app
 from canaryflow.cli.operator import namespaces_from
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.catalog import KubeCatalog
 from canaryflow.kube.client import ALERT_PROVIDER, CANARY, DEPLOYMENT, METRIC_TEMPLATE, SECRET
 from canaryflow.kube.runtime import Fanout, OperatorOptions
@@ -96,7 +97,7 @@ async def test_the_catalog_follows_templates_and_reads_the_secrets_they_name(kub
     await kube_api.create(SECRET, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "prom-auth",
                                    "namespace": "test"}, "data": {"token": token}})  # fmt: skip
     await kube_api.create(METRIC_TEMPLATE, _template())
-    catalog = KubeCatalog(kube_api, ("test",), restart_delay=0.1)
+    catalog = KubeCatalog(kube_api, ("test",), restart=Backoff(0.1, 0.1))
     await catalog.start()
     try:
         found = catalog.metric_template("test", "errors")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from canaryflow.api.canary import Canary
+from canaryflow.clock import FakeClock
 from canaryflow.engine.effects import Readiness
 from canaryflow.kube.api import WatchEvent
 from canaryflow.kube.cache import KubeCache
@@ -257,8 +258,8 @@ async def test_unavailable_past_the_progress_deadline_is_final(kube_api: Api) ->
     await set_status(
         kube_api, DEPLOYMENT, "backend", {**rolled_out(2), "availableReplicas": 0, "conditions": conditions}
     )
-    within = KubeWorkload(kube_api, now=lambda: _epoch("2026-01-01T10:00:30Z"))
-    past = KubeWorkload(kube_api, now=lambda: _epoch("2026-01-01T10:01:01Z"))
+    within = KubeWorkload(kube_api, clock=FakeClock(_epoch("2026-01-01T10:00:30Z")))
+    past = KubeWorkload(kube_api, clock=FakeClock(_epoch("2026-01-01T10:01:01Z")))
     assert (await within.canary_readiness(canary)).retriable
     late = await past.canary_readiness(canary)
     assert not late.ready and not late.retriable

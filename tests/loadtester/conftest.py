@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,17 +16,8 @@ StartTester = Callable[..., services.Service]
 @pytest.fixture
 def start_tester(tmp_path: Path) -> Iterator[StartTester]:
     """Start load testers with the given flags; all are stopped when the test ends."""
-    started: list[services.Service] = []
-
-    def start(args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> services.Service:
-        log = tmp_path / f"loadtester-{len(started)}.log"
-        service = services.start("canaryflow.loadtester", log, args, env)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
+    with services.starter("canaryflow.loadtester", tmp_path) as start:
+        yield start
 
 
 @pytest.fixture(scope="module")

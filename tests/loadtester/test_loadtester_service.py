@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.demoapp.services import LISTEN_PORT, Service, free_port, group_members, process_alive, wait_until
+from tests.demoapp.services import LISTEN_PORT, Service, free_port, group_members, process_alive
 from tests.loadtester.conftest import StartTester, hook, tasks
+from tests.polling import wait_until
 
 
 def post(tester: Service, metadata: dict[str, str], namespace: str = "prod", timeout: float = 15) -> httpx.Response:
@@ -53,7 +54,7 @@ def test_task_over_the_time_limit_is_killed(start_tester: StartTester) -> None:
 
     assert blocking.status_code == 500
     assert "timed out" in blocking.text
-    wait_until("the background task is killed", lambda: not tasks(tester)["running"])
+    wait_until(lambda: not tasks(tester)["running"], "the background task is killed")
     assert all(task["timed_out"] for task in tasks(tester)["finished"])
 
 
@@ -64,7 +65,7 @@ def test_tasks_stop_with_the_service(start_tester: StartTester) -> None:
 
     tester.stop()
 
-    wait_until("every process of the task is gone", lambda: not group_members(pid))
+    wait_until(lambda: not group_members(pid), "every process of the task is gone")
 
 
 def test_tasks_stop_when_the_service_is_killed(start_tester: StartTester) -> None:
@@ -75,7 +76,7 @@ def test_tasks_stop_when_the_service_is_killed(start_tester: StartTester) -> Non
     tester.process.kill()
     tester.process.wait()
 
-    wait_until("the task is gone", lambda: not process_alive(pid))
+    wait_until(lambda: not process_alive(pid), "the task is gone")
 
 
 def test_bash_task_stops_when_its_caller_gives_up(tester_for_disconnects: Service) -> None:
@@ -84,7 +85,7 @@ def test_bash_task_stops_when_its_caller_gives_up(tester_for_disconnects: Servic
     with pytest.raises(httpx.ReadTimeout):
         post(tester, {"type": "bash", "cmd": "sleep 30"}, timeout=0.5)
 
-    wait_until("the task is stopped", lambda: not tasks(tester)["running"])
+    wait_until(lambda: not tasks(tester)["running"], "the task is stopped")
     [task] = tasks(tester)["finished"]
     assert task["stopped"] is True
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.demoapp.services import Service, wait_until
+from tests.demoapp.services import Service
 from tests.loadtester.conftest import hook, tasks
+from tests.polling import wait_until
 
 
 def finished(tester: Service, command: str) -> list[dict[str, object]]:
@@ -28,7 +29,7 @@ def test_hey_load_test_runs_once_however_often_it_is_posted(tester: Service, dem
     assert (first.status_code, second.status_code) == (202, 202)
     assert "already running" in second.text
     assert len(running(tester, command)) == 1
-    wait_until("hey has finished", lambda: bool(finished(tester, command)))
+    wait_until(lambda: bool(finished(tester, command)), "hey has finished")
     [task] = finished(tester, command)
     assert (task["exit_code"], task["canary"], task["phase"]) == (0, "backend.prod", "Progressing")
     assert "Summary" in str(task["output"])
@@ -40,11 +41,11 @@ def test_same_command_runs_again_once_finished(tester: Service) -> None:
     body = hook({"cmd": "sleep 0.2"}, name="again")
 
     httpx.post(f"{tester.url}/", json=body)
-    wait_until("the first run has finished", lambda: bool(finished(tester, "sleep 0.2")))
+    wait_until(lambda: bool(finished(tester, "sleep 0.2")), "the first run has finished")
     again = httpx.post(f"{tester.url}/", json=body)
 
     assert "started" in again.text
-    wait_until("the second run has finished", lambda: len(finished(tester, "sleep 0.2")) == 2)
+    wait_until(lambda: len(finished(tester, "sleep 0.2")) == 2, "the second run has finished")
 
 
 def test_different_commands_of_one_canary_run_side_by_side(tester: Service) -> None:

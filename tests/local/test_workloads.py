@@ -6,7 +6,6 @@ import asyncio
 import copy
 import functools
 import hashlib
-import inspect
 import os
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
 from canaryflow.workloads.base import WorkloadError
+from tests.polling import until
 
 SEED_BACKEND = Path(__file__).resolve().parents[2] / "examples" / "gitops-istio" / "apps" / "backend"
 # Probe delays and periods a tenth of the manifest's (the seed waits 5 s before the first readiness probe).
@@ -99,21 +99,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloa
         pids = [p["pid"] for p in workloads.processes() if p["pid"]]
         await workloads.close()
         assert not [pid for pid in pids if alive(pid)]
-
-
-async def until(check: Callable[[], Any], what: str, limit: float = 15.0) -> Any:
-    """Poll a check (sync or async) until it returns something true; a bounded wait, not a timing assertion."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    last: Any = None
-    while loop.time() < deadline:
-        last = check()
-        if inspect.isawaitable(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}: still {last!r}")
 
 
 def ready(readiness: Callable[[Canary], Any]) -> Callable[[], Any]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.processes import stop
+
 PROMETHEUS = "/usr/bin/prometheus"
 BUCKETS = (10.0, 50.0, 100.0)  # milliseconds; +Inf is implied
 
@@ -143,14 +145,7 @@ class PrometheusServer:
         raise RuntimeError(f"prometheus did not become ready; log:\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop(self._process, grace=20.0)
         self._process = None
 
     def _wait_ready(self, timeout: float) -> bool:

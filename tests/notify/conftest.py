@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from canaryflow.notify.base import Alert, Severity
-from tests.hooks.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+from tests.hooks.conftest import receiver as receiver
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
@@ -9,11 +10,13 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.canary import API_VERSION, LocalObjectReference
 
-ALERT_PROVIDER_TYPES = ("slack", "msteams", "discord", "rocket", "gchat")
+AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat"]
+#: The same names, for messages that list them.
+ALERT_PROVIDER_TYPES: tuple[str, ...] = typing.get_args(AlertProviderType)
 
 
 class AlertProviderSpec(Model):
-    type: Literal["slack", "msteams", "discord", "rocket", "gchat"]
+    type: AlertProviderType
     channel: str = "general"
     username: str = "flagger"
     address: str | None = None

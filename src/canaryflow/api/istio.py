@@ -6,7 +6,8 @@ DestinationRules unchanged.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -159,3 +160,23 @@ class TrafficPolicy(Model):
     load_balancer: LoadBalancer | None = None
     outlier_detection: OutlierDetection | None = None
     tls: ClientTLS | None = None
+
+
+def merge_matches(
+    canary: Sequence[HTTPMatchRequest], defaults: Sequence[HTTPMatchRequest] | None
+) -> list[HTTPMatchRequest]:
+    """Flagger's mergeMatchConditions: each ``service.match`` entry once per ``analysis.match`` entry, with that
+    entry's ``headers`` and ``sourceLabels``; its other fields are not carried over. No defaults: ``canary``.
+    The local mesh (``routing/envoy``) and the Kubernetes VirtualService (``kube/render``) both route by it."""
+    if not defaults:
+        return list(canary)
+    merged: list[HTTPMatchRequest] = []
+    for c in canary:
+        for d in defaults:
+            update: dict[str, Any] = {}
+            if c.headers is not None:
+                update["headers"] = c.headers
+            if c.source_labels is not None:
+                update["source_labels"] = c.source_labels
+            merged.append(d.model_copy(update=update))
+    return merged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any, Literal
 
 from pydantic import Field
@@ -9,7 +10,7 @@ from pydantic import Field
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.canary import API_VERSION, LocalObjectReference
 
-PROVIDER_TYPES = (
+ProviderType = Literal[
     "prometheus",
     "influxdb",
     "datadog",
@@ -21,23 +22,13 @@ PROVIDER_TYPES = (
     "dynatrace",
     "keptn",
     "splunk",
-)
+]
+#: The same names, for messages that list them.
+PROVIDER_TYPES: tuple[str, ...] = typing.get_args(ProviderType)
 
 
 class MetricProvider(Model):
-    type: Literal[
-        "prometheus",
-        "influxdb",
-        "datadog",
-        "externalmetrics",
-        "stackdriver",
-        "cloudwatch",
-        "newrelic",
-        "graphite",
-        "dynatrace",
-        "keptn",
-        "splunk",
-    ]
+    type: ProviderType
     address: str | None = None
     # Go's http.Header, as in Flagger's CRD: every header name maps to a list of values.
     headers: dict[str, list[str]] | None = None

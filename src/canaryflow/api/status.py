@@ -177,18 +177,16 @@ _CONDITION_MESSAGES = {
 
 
 def _rfc3339(ts: float) -> str:
-    import datetime as _dt
+    from canaryflow.api.timestamps import rfc3339
 
-    if not ts:
-        return ""
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(ts) if ts else ""
 
 
 def _parse_time(value: Any) -> float:
-    import datetime as _dt
+    from canaryflow.api.timestamps import parse_rfc3339
 
     if not value:
         return 0.0
     if isinstance(value, int | float):
         return float(value)
-    return _dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC).timestamp()
+    return parse_rfc3339(str(value))

@@ -19,9 +19,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-import uvicorn
-
 from canaryflow.demoapp import app, faults
+from canaryflow.web import standalone
 
 T = TypeVar("T")
 # Set by the local runtime, which gives each process its own port while the container's command line
@@ -131,22 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name[2:].replace("-", "_")) is not None:
             logging.warning("%s has no effect in the local demo app; ignored", name)
     logging.info("demoapp %s starting; faults: %s", settings.version, settings.faults)
-    config = uvicorn.Config(
-        app.build_app(settings),
+    listen = standalone.Listen(
         host=args.host or "127.0.0.1",
         port=int(env.get(LISTEN_PORT) or _pick(args.port, env, "PORT", int, 9898)),
-        log_level=level,
-        access_log=level == "debug",
+        level=level,
         # Longer than the mesh's upstream idle timeout, so Envoy closes idle connections first and never
         # sends a request on a connection this server is closing (which would surface as a 503).
-        timeout_keep_alive=int(args.keep_alive_timeout or 300),
-        timeout_graceful_shutdown=5,
-        server_header=False,
-        lifespan="on",
+        keep_alive=int(args.keep_alive_timeout or 300),
+        graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else 1
+    return standalone.run(app.build_app(settings), listen)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import os
 import platform
 import sys
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.demoapp import faults, metrics, tokens
 
 DEFAULT_LOGO = "https://raw.githubusercontent.com/stefanprodan/podinfo/gh-pages/cuddle_clap.gif"
@@ -117,7 +117,7 @@ class DemoApp:
     async def token(self, request: Request) -> Response:
         name = (await request.body()).decode("utf-8", "replace").strip() or "anonymous"
         token, claims = tokens.issue(name, self.settings.jwt_secret)
-        return JSONResponse({"token": token, "expires_at": _rfc3339(claims.expires_at)})
+        return JSONResponse({"token": token, "expires_at": rfc3339(claims.expires_at)})
 
     async def token_validate(self, request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -126,7 +126,7 @@ class DemoApp:
             claims = tokens.verify(token.strip(), self.settings.jwt_secret)
         if claims is None:
             return JSONResponse({"error": "invalid or expired token"}, status_code=401)
-        return JSONResponse({"token_name": claims.name, "expires_at": _rfc3339(claims.expires_at)})
+        return JSONResponse({"token_name": claims.name, "expires_at": rfc3339(claims.expires_at)})
 
     async def echo(self, request: Request) -> Response:
         body = await request.body()
@@ -209,8 +209,3 @@ def _int_param(request: Request, name: str) -> int | None:
         return int(request.path_params[name])
     except ValueError:
         return None
-
-
-def _rfc3339(epoch_seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(int(epoch_seconds), tz=datetime.UTC)
-    return moment.isoformat().replace("+00:00", "Z")

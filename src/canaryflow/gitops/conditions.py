@@ -6,15 +6,12 @@ so ``kubectl``/``flux get`` show since when an object has been failing rather th
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
+
 Condition = dict[str, Any]
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(kind: str, ok: bool | None, reason: str, message: str, generation: int | None, now: float) -> Condition:

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from canaryflow.clock import Clock, SystemClock
+from canaryflow.clock.backoff import Backoff
 from canaryflow.hooks.base import HookCall, HookResult
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -28,21 +30,22 @@ Sleep = Callable[[float], Awaitable[None]]
 LAST_SUCCESS_STATUS = 202
 DEFAULT_TIMEOUT = 10.0
 BODY_LIMIT = 300
+#: Waits between attempts at a hook that is unreachable or unwell (429, 5xx).
+HOOK_RETRY = Backoff(first=0.5, cap=5.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HttpHookConfig:
     """How the runner reaches hooks.
 
-    ``sleep`` waits between retries: the runtime passes its Clock's sleep so that fake-time tests and the
-    scheduler agree on time. ``transport`` replaces the network (an ``httpx.MockTransport``, or a transport
+    ``clock`` waits between retries: the runtime passes its Clock so that fake-time tests and the scheduler
+    agree on time. ``transport`` replaces the network (an ``httpx.MockTransport``, or a transport
     with a proxy); it then also decides TLS verification, so ``disableTLS`` has no effect through it.
     """
 
-    sleep: Sleep = asyncio.sleep
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
     transport: httpx.AsyncBaseTransport | None = None
-    first_backoff: float = 0.5
-    max_backoff: float = 5.0
+    backoff: Backoff = HOOK_RETRY
 
 
 class HttpHookRunner:
@@ -72,11 +75,11 @@ class HttpHookRunner:
         attempts = 1 + (webhook.retries or 0)
         # A zero timeout ("0s") would fail every call at once; Flagger treats a missing one as 10 s.
         timeout = webhook.timeout_seconds if webhook.timeout_seconds > 0 else DEFAULT_TIMEOUT
-        body, delay, attempt = payload(call), self._config.first_backoff, 1
+        body, attempt = payload(call), 1
         outcome = await _attempt(client, webhook.url, body, timeout)
         while outcome.retry and attempt < attempts:
-            await self._config.sleep(delay)
-            delay, attempt = min(delay * 2, self._config.max_backoff), attempt + 1
+            await self._config.clock.sleep(self._config.backoff.delay(attempt))
+            attempt += 1
             outcome = await _attempt(client, webhook.url, body, timeout)
         suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
         return HookResult(ok=outcome.ok, message=outcome.message + suffix)

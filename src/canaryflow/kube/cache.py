@@ -35,6 +35,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.api import Api, WatchEvent
 from canaryflow.kube.kinds import DEPLOYMENT, DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE, Kind
 
@@ -42,19 +43,19 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 Key = tuple[Kind, str, str]  # kind, namespace, name
-#: The longest pause between attempts to start a failing watch, seconds.
-MAX_RESTART_DELAY = 300.0
+#: Pauses between attempts to start a failing watch, seconds (the catalog's watches use it too).
+WATCH_RESTART = Backoff(first=5.0, cap=300.0)
 
 
 class KubeCache:
     """Reads of Deployments, Services, DestinationRules and VirtualServices from watches; other kinds, and what
     the cache cannot answer for sure, from the API server (see the module docstring for when)."""
 
-    def __init__(self, api: Api, namespaces: Sequence[str] = (), *, restart_delay: float = 5.0) -> None:
+    def __init__(self, api: Api, namespaces: Sequence[str] = (), *, restart: Backoff = WATCH_RESTART) -> None:
         self.api = api
         #: Namespaces to watch; empty means all of them (the operator's ``--namespace`` flags).
         self.namespaces: tuple[str | None, ...] = tuple(namespaces) or (None,)
-        self.restart_delay = restart_delay
+        self.restart = restart
         self._objects: dict[Key, Json] = {}
         #: Objects being written, with a count of the writes announced (see ``lookup``).
         self._changing: dict[Key, int] = {}
@@ -133,7 +134,7 @@ class KubeCache:
             except Exception as exc:  # any failure: forget what it delivered, start again; reads go to the API
                 problem = str(exc) or type(exc).__name__
             self._forget(kind, namespace)
-            delay = min(self.restart_delay * 2**failures, MAX_RESTART_DELAY)
+            delay = self.restart.delay(failures + 1)
             (log.warning if failures == 0 else log.debug)(
                 "cache of %s in %s: %s; reading them from the API server, watching again in %.0fs",
                 kind.plural, namespace or "all namespaces", problem, delay,

@@ -3,7 +3,8 @@
 The engine's adapters look objects up synchronously (``api.catalog.Catalog``) in the middle of a tick, so the
 catalog answers from memory: ``start`` lists each kind once (the catalog is complete when it returns) and then
 follows a watch per kind, which resumes and relists by itself; a watch that fails outright is started again
-after a pause, so a long API outage leaves the last known objects in place rather than none.
+after a pause that grows while it keeps failing (the cache's ``WATCH_RESTART``), so a long API outage leaves
+the last known objects in place rather than none.
 
 Secrets are not watched: that would hold every Secret of the cluster in memory and need list/watch on all of
 them. Only the Secrets a template or provider names are read (``get``), when the referring object arrives and
@@ -22,7 +23,10 @@ from typing import Any
 import pydantic
 
 from canaryflow.api.alertprovider import AlertProvider
+from canaryflow.api.catalog import MemoryCatalog
 from canaryflow.api.metrictemplate import MetricTemplate
+from canaryflow.clock.backoff import Backoff
+from canaryflow.kube.cache import WATCH_RESTART
 from canaryflow.kube.client import ALERT_PROVIDER, METRIC_TEMPLATE, SECRET, Api, ApiError, Kind
 
 log = logging.getLogger(__name__)
@@ -31,37 +35,26 @@ Json = dict[str, Any]
 Key = tuple[str, str]
 
 
-class KubeCatalog:
+class KubeCatalog(MemoryCatalog):
+    """The in-memory catalog's tables, kept current from the API (lookups are ``MemoryCatalog``'s)."""
+
     def __init__(
         self,
         api: Api,
         namespaces: Sequence[str] = (),
         *,
         secret_refresh: float = 60.0,
-        restart_delay: float = 5.0,
+        restart: Backoff = WATCH_RESTART,
     ) -> None:
         self.api = api
         #: Namespaces to watch; empty means all of them.
         self.namespaces: tuple[str | None, ...] = tuple(namespaces) or (None,)
         self.secret_refresh = secret_refresh
-        self.restart_delay = restart_delay
-        self.templates: dict[Key, MetricTemplate] = {}
-        self.providers: dict[Key, AlertProvider] = {}
-        self.secrets: dict[Key, dict[str, str]] = {}
+        self.restart = restart
+        super().__init__()
         #: Why an object could not be used, by kind/namespace/name (shown in the canary's error).
         self.invalid: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    # -- Catalog ------------------------------------------------------------------------------------------------
-    def metric_template(self, namespace: str, name: str) -> MetricTemplate | None:
-        return self.templates.get((namespace, name))
-
-    def alert_provider(self, namespace: str, name: str) -> AlertProvider | None:
-        return self.providers.get((namespace, name))
-
-    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        found = self.secrets.get((namespace, name))
-        return dict(found) if found is not None else None
 
     # -- keeping current ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -134,9 +127,11 @@ class KubeCatalog:
         return (obj.metadata.namespace, ref.name) if ref is not None else None
 
     async def _follow(self, kind: Kind, namespace: str | None) -> None:
+        failures = 0
         while True:
             try:
                 async for event in self.api.watch(kind, namespace):
+                    failures = 0
                     if event.type not in ("ADDED", "MODIFIED", "DELETED"):
                         continue
                     needed = self.observe(kind, event.type, event.object)
@@ -146,7 +141,8 @@ class KubeCatalog:
                 raise
             except Exception as exc:  # the watch gave up: keep the cache, start over after a pause
                 log.warning("watch of %s in %s failed, restarting: %s", kind, namespace or "all namespaces", exc)
-            await asyncio.sleep(self.restart_delay)
+            failures += 1
+            await asyncio.sleep(self.restart.delay(failures))
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -22,6 +22,8 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
+from canaryflow.clock import Clock, SystemClock
+from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.api import Api, Json, JsonList, PatchType, WatchEvent
 from canaryflow.kube.errors import (
     CONNECTION_ERRORS,
@@ -89,26 +91,27 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
 }
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 USER_AGENT = "canaryflow"
+#: Waits between attempts at an API call that met 429, 5xx or a connection error.
+API_RETRY = Backoff(first=0.2, cap=5.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Retry:
     """How often and how patiently to retry 429, 5xx and connection errors.
 
-    ``attempts`` counts every try (1 = no retries); the n-th retry waits ``min(cap, base * 2**(n-1))`` seconds,
-    or the server's ``Retry-After`` when it sends one (still capped).
+    ``attempts`` counts every try (1 = no retries); the n-th retry waits ``backoff.delay(n)`` seconds, or the
+    server's ``Retry-After`` when it sends one (still capped).
     """
 
     attempts: int = 5
-    base: float = 0.2
-    cap: float = 5.0
+    backoff: Backoff = API_RETRY
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base < 0 or self.cap < 0:
-            raise ValueError(f"Retry needs attempts >= 1 and non-negative delays, got {self}")
+        if self.attempts < 1:
+            raise ValueError(f"Retry needs attempts >= 1, got {self}")
 
     def delay(self, retry: int) -> float:
-        return float(min(self.cap, self.base * 2 ** (retry - 1)))
+        return self.backoff.delay(retry)
 
 
 def _object_address(kind: Kind, body: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -144,13 +147,13 @@ class KubeApi:
         configuration: Configuration,
         *,
         retry: Retry | None = None,
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock | None = None,
         timeout: float = 30.0,
         watch_timeout: int = 290,
     ) -> None:
         self._configuration = configuration
         self._retry = retry or Retry()
-        self._sleep = sleep
+        self._sleep: Sleep = (clock or SystemClock()).sleep
         self._timeout = timeout
         self.watch_timeout = watch_timeout  # seconds a watch stream lasts before the server ends it cleanly
         self._client: ApiClient | None = None  # created on first use: aiohttp wants a running loop
@@ -184,10 +187,10 @@ class KubeApi:
 
     @classmethod
     def for_url(
-        cls, url: str, *, retry: Retry | None = None, sleep: Sleep = asyncio.sleep, watch_timeout: int = 290
+        cls, url: str, *, retry: Retry | None = None, clock: Clock | None = None, watch_timeout: int = 290
     ) -> KubeApi:
         """A plain-HTTP API server without auth (tests: the emulator)."""
-        return cls(Configuration(host=url.rstrip("/")), retry=retry, sleep=sleep, watch_timeout=watch_timeout)
+        return cls(Configuration(host=url.rstrip("/")), retry=retry, clock=clock, watch_timeout=watch_timeout)
 
     async def __aenter__(self) -> KubeApi:
         return self
@@ -268,7 +271,7 @@ class KubeApi:
                 raise error
             delay = self._retry.delay(retry)
             if retry_after is not None and retry_after.isdigit():
-                delay = min(self._retry.cap, float(retry_after))
+                delay = min(self._retry.backoff.cap, float(retry_after))
             await self._sleep(delay)
 
     # --- the Api methods --------------------------------------------------------------------------------------

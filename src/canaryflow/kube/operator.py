@@ -26,7 +26,7 @@ import kopf
 
 from canaryflow.api import loader, validate
 from canaryflow.api.canary import Canary
-from canaryflow.control.clock import Clock
+from canaryflow.clock import Clock
 from canaryflow.control.executor import Executor
 from canaryflow.control.scheduler import Scheduler
 from canaryflow.engine import machine
@@ -34,7 +34,7 @@ from canaryflow.engine.effects import EventType
 from canaryflow.engine.machine import Move
 from canaryflow.kube.store import KubeEventSink, KubeStatusStore, operation_of
 from canaryflow.routing.base import Router
-from canaryflow.store.base import Conflict, Event
+from canaryflow.store.base import Conflict, Event, StatusStore
 from canaryflow.workloads.base import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class KubeExecutor(Executor):
         await report(self.a.store, canary.key, message)
 
 
-async def report(store: Any, key: str, message: str) -> None:
+async def report(store: StatusStore, key: str, message: str) -> None:
     """Put ``message`` in the canary's status unless it is there already (no write when nothing changes)."""
     try:
         stored = await store.load(key)

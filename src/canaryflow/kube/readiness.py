@@ -15,10 +15,10 @@ The functions are pure: ``now`` is passed in (seconds since the epoch) so tests 
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from typing import Any
 
+from canaryflow.api.timestamps import parse_rfc3339
 from canaryflow.engine.effects import Readiness
 
 WAITING = "waiting for rollout to finish"
@@ -83,7 +83,7 @@ def parse_time(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(value)
     except ValueError:
         return None
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from canaryflow.control.clock import Clock, SystemClock
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.control.executor import Adapters, AlertSender, MetricsRunner
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
@@ -43,6 +43,7 @@ from canaryflow.notify.dispatch import AlertDispatcher
 from canaryflow.notify.msteams import MSTeamsNotifier
 from canaryflow.notify.slack import SlackNotifier
 from canaryflow.routing.base import Router
+from canaryflow.routing.verified import Verified
 from canaryflow.traffic.prometheus import PrometheusTraffic
 from canaryflow.workloads.base import Workload
 
@@ -158,14 +159,14 @@ class OperatorRuntime:
         stack.push_async_callback(traffic.close)
         hooks = self._hooks
         if hooks is None:
-            http_hooks = HttpHookRunner(HttpHookConfig(sleep=self.clock.sleep))
+            http_hooks = HttpHookRunner(HttpHookConfig(clock=self.clock))
             stack.push_async_callback(http_hooks.aclose)
             hooks = http_hooks
         self.store = KubeStatusStore(api)
         self.events = KubeEventSink(api)
         adapters = Adapters(
             workload=self.workload,
-            router=self.router,
+            router=Verified(self.router),
             metrics=metrics,
             hooks=hooks,
             alerts=self._alerts or AlertDispatcher(self.catalog, global_notifier(self.options)),
@@ -254,7 +255,7 @@ def kopf_settings(options: OperatorOptions) -> kopf.OperatorSettings:
 def _kube_workload(api: Api, clock: Clock, cache: KubeCache) -> Workload:
     from canaryflow.kube.workloads import KubeWorkload
 
-    return KubeWorkload(api, now=clock.now, cache=cache)
+    return KubeWorkload(api, clock=clock, cache=cache)
 
 
 def _kube_router(api: Api, mesh_provider: str, cache: KubeCache) -> Router:

@@ -18,12 +18,12 @@ client-go's recorder does: the same type, reason and message about the same Cana
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
 from typing import Any
 
 from canaryflow.api.status import CanaryStatus
+from canaryflow.api.timestamps import parse_rfc3339, rfc3339
 from canaryflow.engine.effects import EventType
 from canaryflow.engine.machine import Operation
 from canaryflow.kube.client import CANARY, EVENT, Api, Conflict, Invalid, NotFound
@@ -169,7 +169,7 @@ class KubeEventSink:
         if uid is None:
             canary = await self.api.get(CANARY, namespace, name)
             uid = self._uids[event.canary] = str(canary["metadata"].get("uid", "")) if canary else ""
-        stamp = _rfc3339(event.time)
+        stamp = rfc3339(event.time)
         # One name per (canary, type, reason, message): a repeat finds the Event it aggregates into even after
         # a restart, without listing events.
         digest = hashlib.sha256(f"{uid}\0{event.type}\0{event.reason}\0{event.message}".encode()).hexdigest()[:16]
@@ -222,11 +222,7 @@ class KubeEventSink:
         return events[-limit:]
 
 
-def _rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse(value: Any) -> float:
     if not value:
         return 0.0
-    return datetime.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+    return parse_rfc3339(str(value))

@@ -19,13 +19,11 @@ The first scale to zero of the target is the engine's (``ScaleCanaryToZero`` onc
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from canaryflow.api.canary import Canary
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.kube import readiness
 from canaryflow.kube.cache import KubeCache
@@ -33,6 +31,7 @@ from canaryflow.kube.client import Api
 from canaryflow.kube.converge import Json, contains, converge, patch_until
 from canaryflow.kube.kinds import CONFIGMAP, DAEMONSET, DEPLOYMENT, HPA, SECRET, Kind
 from canaryflow.kube.render import configs, meta, workload
+from canaryflow.workloads import revision
 from canaryflow.workloads.base import WorkloadError
 
 SCALE_TO_ZERO_KEY = "flagger.app/scale-to-zero"
@@ -47,10 +46,10 @@ class KubeWorkload:
     """``Workload`` for Deployment and DaemonSet targets, through the Kubernetes API. Objects are read through
     ``cache`` (the operator's watch-backed one); without one, from the API server."""
 
-    def __init__(self, api: Api, *, now: Callable[[], float] = time.time, cache: KubeCache | None = None) -> None:
+    def __init__(self, api: Api, *, clock: Clock | None = None, cache: KubeCache | None = None) -> None:
         self.api = api
         self.cache = cache if cache is not None else KubeCache(api)
-        self._now = now
+        self._now = (clock or SystemClock()).now
 
     # -- the Workload Protocol ----------------------------------------------------------------------------------
     async def initialize(self, canary: Canary) -> None:
@@ -69,7 +68,7 @@ class KubeWorkload:
         _, target = await self._target(canary)
         template = (target.get("spec") or {}).get("template") or {}
         tracking, _ = await self._tracking(canary, target)
-        return Revision(spec_hash(template), tuple((ref.key, ref.checksum) for ref in tracking.refs))
+        return revision.revision(template, tracking)
 
     async def primary_readiness(self, canary: Canary) -> Readiness:
         kind, ns, name = _kind(canary), canary.metadata.namespace, _primary(canary)
@@ -243,12 +242,6 @@ class KubeWorkload:
             since = readiness.parse_time((canary.status or {}).get("lastTransitionTime"))
             return readiness.daemonset(obj, threshold, deadline, since, now)
         return readiness.deployment(obj, threshold, deadline, now)
-
-
-def spec_hash(template: Mapping[str, Any]) -> str:
-    """The revision of a pod template: sha256 of its canonical JSON, 10 hex digits like Kubernetes' hashes."""
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
 def as_written(obj: Mapping[str, Any]) -> Json:

@@ -15,10 +15,9 @@ import re
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from canaryflow.api.duration import parse_duration
 from canaryflow.loadtester import app, tasks
+from canaryflow.web import standalone
 
 # Set by the local runtime, which picks the port while the container's ``-port=8080`` stays as written.
 LISTEN_PORT = "CANARYFLOW_LISTEN_PORT"
@@ -68,20 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner=tasks.RunnerSettings(timeout=args.timeout, proxy=args.proxy),
         namespace_regexp=args.namespace_regexp,
     )
-    config = uvicorn.Config(
-        app.build_app(settings),
+    listen = standalone.Listen(
         host=args.host,
         port=int(os.environ.get(LISTEN_PORT) or args.port),
-        log_level=level,
-        access_log=level == "debug",
+        level=level,
         # A blocking bash task holds its request open; shutting down must not wait for it.
-        timeout_graceful_shutdown=2,
-        server_header=False,
-        lifespan="on",
+        graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else 1
+    return standalone.run(app.build_app(settings), listen)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import collections
 import contextlib
 import ctypes
 import dataclasses
-import datetime
 import enum
 import logging
 import os
@@ -21,6 +20,7 @@ import signal
 import sys
 import time
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.loadtester import mesh
 
 log = logging.getLogger("canaryflow.loadtester")
@@ -74,10 +74,10 @@ class TaskRecord:
             "phase": self.spec.phase,
             "checksum": self.spec.checksum,
             "pid": self.pid,
-            "started_at": _iso(self.started_at),
+            "started_at": rfc3339(self.started_at, digits=3),
         }
         if self.finished_at is not None:
-            data |= {"finished_at": _iso(self.finished_at), "exit_code": self.exit_code}
+            data |= {"finished_at": rfc3339(self.finished_at, digits=3), "exit_code": self.exit_code}
             data |= {"timed_out": self.timed_out, "stopped": self.stopped, "output": self.output[-4096:]}
         return data
 
@@ -246,7 +246,3 @@ def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the service dies, even by ``kill -9`` (Linux only)."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).isoformat(timespec="milliseconds")

@@ -5,7 +5,6 @@ store, git sources are fetched under the state directory, and Kustomizations app
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -69,14 +68,13 @@ class LocalGitOps:
 
         async def emit(subject: str, warning: bool, reason: str, message: str) -> None:
             kind = EventType.WARNING if warning else EventType.NORMAL
-            await events.record(Event(time.time(), subject, kind, message, reason))
+            await events.record(Event(self.ctx.clock.now(), subject, kind, message, reason))
 
         self.ctx = Context(
             objects=self.objects,
             source=GitSource(root / "sources"),
             target=self.target,
             workdir=root / "work",
-            now=time.time,
             events=emit,
         )
         self.controller = GitOpsController(self.ctx, RECONCILERS, timing)

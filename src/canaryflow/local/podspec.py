@@ -1,5 +1,5 @@
-"""A Deployment's pod template read as the local runtime needs it: its hash, the ConfigMaps and Secrets it
-references (Flagger's config tracking), and the environment each container gets.
+"""A Deployment's pod template read as the local runtime needs it: its revision (hash and tracked configs, decided
+by ``workloads/revision.py`` as for Kubernetes), and the environment each container gets.
 
 Pure functions over plain dicts (the objects as ``kubectl apply`` stored them); ConfigMaps and Secrets come from
 a ``ConfigSource``, so the primary can read the copies taken at promotion while the canary reads the live ones.
@@ -10,20 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+from canaryflow.workloads import revision
 
 Obj = Mapping[str, Any]
 #: ``(kind, name)`` → the object, ``kind`` being ``configmap`` or ``secret``; None when it does not exist.
 ConfigSource = Callable[[str, str], Obj | None]
 
-TRACKING_ANNOTATION = "flagger.app/config-tracking"
-# Flagger ignores other secret types (registry credentials belong to the service account).
-_TRACKED_SECRET_TYPES = frozenset({"Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls"})
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _FIELD_KEY = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
 
@@ -40,73 +36,34 @@ def template_of(deployment: Obj) -> Obj:
 
 
 def spec_hash(template: Obj) -> str:
-    """A stable hash of a pod template: sha256 of its canonical JSON, 10 hex digits like Kubernetes' hashes."""
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return revision.spec_hash(template)
 
 
-def config_refs(template: Obj) -> set[tuple[str, str]]:
-    """The ConfigMaps and Secrets a template references where Flagger looks: volumes, env and envFrom."""
-    spec = template.get("spec") or {}
-    refs: set[tuple[str, str]] = set()
-    for volume in spec.get("volumes") or ():
-        _add(refs, "configmap", (volume.get("configMap") or {}).get("name"))
-        _add(refs, "secret", (volume.get("secret") or {}).get("secretName"))
-        for source in (volume.get("projected") or {}).get("sources") or ():
-            _add(refs, "configmap", (source.get("configMap") or {}).get("name"))
-            _add(refs, "secret", (source.get("secret") or {}).get("name"))
-    for container in spec.get("containers") or ():
-        for env in container.get("env") or ():
-            value_from = env.get("valueFrom") or {}
-            _add(refs, "configmap", (value_from.get("configMapKeyRef") or {}).get("name"))
-            _add(refs, "secret", (value_from.get("secretKeyRef") or {}).get("name"))
-        for env_from in container.get("envFrom") or ():
-            _add(refs, "configmap", (env_from.get("configMapRef") or {}).get("name"))
-            _add(refs, "secret", (env_from.get("secretRef") or {}).get("name"))
-    return refs
-
-
-def _add(refs: set[tuple[str, str]], kind: str, name: object) -> None:
-    if isinstance(name, str) and name:
-        refs.add((kind, name))
+def tracking(deployment: Obj, source: ConfigSource) -> revision.Tracking:
+    """The tracked configs (``workloads/revision.py`` decides, as for Kubernetes); a missing one is not tracked
+    (the pod reports it when it starts). ``flagger.app/config-tracking: disabled`` on the Deployment opts out
+    all of them."""
+    if revision.opted_out(deployment):
+        return revision.Tracking((), ())
+    spec = template_of(deployment).get("spec") or {}
+    try:
+        return revision.track(spec, lambda kind, name: source(kind.lower(), name))
+    except revision.ConfigError as exc:
+        raise PodError(str(exc)) from None
 
 
 def tracked(deployment: Obj, source: ConfigSource) -> dict[str, Obj]:
-    """The tracked configs by ``configmap/<name>`` / ``secret/<name>``: referenced, existing, not opted out.
-
-    As in Flagger, a missing one is not tracked (the pod reports it when it starts), and the annotation
-    ``flagger.app/config-tracking: disabled`` on a ConfigMap or Secret opts it out; on the Deployment it opts
-    out all of them.
-    """
-    if _opted_out(deployment):
-        return {}
-    found: dict[str, Obj] = {}
-    for kind, name in sorted(config_refs(template_of(deployment))):
-        obj = source(kind, name)
-        if obj is None or _opted_out(obj):
-            continue
-        if kind == "secret" and obj.get("type", "Opaque") not in _TRACKED_SECRET_TYPES:
-            continue
-        found[f"{kind}/{name}"] = obj
-    return found
-
-
-def _opted_out(obj: Obj) -> bool:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(TRACKING_ANNOTATION, "")).lower() == "disabled"
+    """The tracked configs by ``configmap/<name>`` / ``secret/<name>``."""
+    refs = tracking(deployment, source).refs
+    return {ref.key: obj for ref in refs if (obj := source(ref.kind, ref.name)) is not None}
 
 
 def checksum(kind: str, obj: Obj) -> str:
-    """Flagger's checksum of a ConfigMap's or Secret's data: sha256 of Go's JSON of it, first 8 bytes in hex."""
-    data: dict[str, str] | None
-    if kind == "secret":  # []byte values: Go writes them in base64
-        data = {k: base64.b64encode(v).decode() for k, v in decoded(kind, obj).items()} or None
-    else:
-        data = {k: str(v) for k, v in (obj.get("data") or {}).items()} or None  # empty is nil, "null"
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    for char, escape in _GO_ESCAPES.items():  # encoding/json escapes these for HTML safety
-        text = text.replace(char, escape)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Flagger's checksum of a ConfigMap's or Secret's data (``workloads/revision.py``)."""
+    try:
+        return revision.checksum(revision.data_of("secret" if kind == "secret" else "configmap", obj))
+    except revision.ConfigError as exc:
+        raise PodError(str(exc)) from None
 
 
 def decoded(kind: str, obj: Obj) -> dict[str, bytes]:

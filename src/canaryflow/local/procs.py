@@ -17,6 +17,8 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+from canaryflow.clock.backoff import Backoff
+
 logger = logging.getLogger(__name__)
 _POLL = 0.02
 _STABLE = 10.0  # a process that ran this long before exiting crashed once, not in a loop
@@ -61,6 +63,7 @@ class Supervised:
         self._ready = ready
         self._before_restart = before_restart
         self._max_backoff = max_backoff
+        self._backoff = Backoff(first=0.1, cap=max_backoff)
         self._process: asyncio.subprocess.Process | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -137,7 +140,7 @@ class Supervised:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        backoff = 0.0
+        crashes = 0  # in a row, each soon after its start
         while not self._stopping:
             assert self._process is not None
             started = loop.time()
@@ -145,7 +148,8 @@ class Supervised:
             if self._stopping:
                 return
             crash_loop = self.restarts > 0 and loop.time() - started < _STABLE
-            backoff = min(self._max_backoff, max(0.1, backoff * 2)) if crash_loop else 0.0
+            crashes = crashes + 1 if crash_loop else 0
+            backoff = self._backoff.delay(crashes) if crashes else 0.0
             logger.warning("%s exited with %s; restarting in %.1fs", self.command.name, code, backoff)
             await asyncio.sleep(backoff)
             if self._before_restart is not None:

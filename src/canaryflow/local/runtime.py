@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from canaryflow.api.canary import Canary
-from canaryflow.control.clock import SystemClock
+from canaryflow.clock import SystemClock
 from canaryflow.control.executor import Adapters, Executor
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
@@ -44,6 +44,7 @@ from canaryflow.routing.envoy import admin as envoy_admin
 from canaryflow.routing.envoy.files import XdsFiles
 from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
 from canaryflow.routing.envoy.router import EnvoyRouter
+from canaryflow.routing.verified import Verified
 from canaryflow.store import sqlite
 from canaryflow.traffic.prometheus import PrometheusTraffic
 
@@ -141,7 +142,7 @@ class LocalRuntime:
         self._stack.push_async_callback(self.traffic.close)
         adapters = Adapters(
             workload=self.workloads,
-            router=self.router,
+            router=Verified(self.router),
             metrics=self.metrics,
             hooks=self.hooks,
             alerts=AlertDispatcher(self.catalog),

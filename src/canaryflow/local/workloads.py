@@ -26,6 +26,7 @@ from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.local import images, pod, podspec
 from canaryflow.local.pod import ProcessSpec
 from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
+from canaryflow.workloads import revision
 from canaryflow.workloads.base import WorkloadError
 
 __all__ = ["Lookup", "ProcessWorkloads", "WorkloadsConfig"]
@@ -79,9 +80,8 @@ class ProcessWorkloads:
     async def revision(self, canary: Canary) -> Revision:
         target, deployment = self._target(canary), self._deployment(canary)
         self._follow(canary, target, deployment)
-        configs = podspec.tracked(deployment, self._live(target.namespace))
-        checksums = tuple(sorted((key, podspec.checksum(key.split("/")[0], obj)) for key, obj in configs.items()))
-        return Revision(podspec.spec_hash(podspec.template_of(deployment)), checksums)
+        tracking = podspec.tracking(deployment, self._live(target.namespace))
+        return revision.revision(podspec.template_of(deployment), tracking)
 
     async def primary_readiness(self, canary: Canary) -> Readiness:
         target = self._target(canary)
@@ -246,13 +246,13 @@ class ProcessWorkloads:
         source: podspec.ConfigSource,
     ) -> Desired:  # fmt: skip
         sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
-        revision = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
+        rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
         make = pod.builder(
             pod.Blueprint(target.namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
         )
         if replicas > 0:
-            make(f"{target.name}-{revision}-check", 0)  # fail here, with the reason, rather than in a replica
-        return Desired(revision, replicas, make)
+            make(f"{target.name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
+        return Desired(rollout, replicas, make)
 
     def _replicas(self, canary: Canary, deployment: Mapping[str, Any]) -> int:
         """The target's own scale: ``spec.replicas``, else its autoscaler's minimum, else 1."""

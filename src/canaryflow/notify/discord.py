@@ -13,31 +13,21 @@ from collections.abc import Mapping
 
 import httpx
 
-from canaryflow.notify.base import Alert, Severity
-from canaryflow.notify.delivery import Endpoint, post_json
-from canaryflow.notify.slack import DEFAULT_ICON_EMOJI, attachment_message
+from canaryflow.notify.base import Severity
+from canaryflow.notify.delivery import Endpoint
+from canaryflow.notify.slack import SlackCompatibleNotifier
 
 # Discord's Slack endpoint understands Slack's colour names.
 COLORS: Mapping[Severity, str] = {Severity.INFO: "good", Severity.WARN: "warning", Severity.ERROR: "danger"}
 
 
-class DiscordNotifier:
-    def __init__(self, endpoint: Endpoint, *, channel: str = "general", username: str = "flagger") -> None:
-        self.endpoint = dataclasses.replace(endpoint, url=slack_compatible_url(endpoint.url))
-        self.channel = channel
-        self.username = username
+class DiscordNotifier(SlackCompatibleNotifier):
+    service = "Discord"
+    colors = COLORS
 
-    async def post(self, alert: Alert) -> None:
-        message = attachment_message(
-            alert,
-            channel=self.channel,
-            username=self.username,
-            icon_emoji=DEFAULT_ICON_EMOJI,
-            icon_url=None,
-            colors=COLORS,
-            escape=False,
-        )
-        await post_json(self.endpoint, message, "Discord")
+    def __init__(self, endpoint: Endpoint, *, channel: str = "general", username: str = "flagger") -> None:
+        url = slack_compatible_url(endpoint.url)
+        super().__init__(dataclasses.replace(endpoint, url=url), channel=channel, username=username)
 
 
 def slack_compatible_url(url: str) -> str:

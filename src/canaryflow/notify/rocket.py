@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from canaryflow.notify.base import Alert, Severity
-from canaryflow.notify.delivery import Endpoint, post_json
-from canaryflow.notify.slack import DEFAULT_ICON_EMOJI, attachment_message
+from canaryflow.notify.base import Severity
+from canaryflow.notify.slack import SlackCompatibleNotifier
 
 COLORS: Mapping[Severity, str] = {
     Severity.INFO: "#2eb886",
@@ -19,20 +18,6 @@ COLORS: Mapping[Severity, str] = {
 }
 
 
-class RocketNotifier:
-    def __init__(self, endpoint: Endpoint, *, channel: str = "general", username: str = "flagger") -> None:
-        self.endpoint = endpoint
-        self.channel = channel
-        self.username = username
-
-    async def post(self, alert: Alert) -> None:
-        message = attachment_message(
-            alert,
-            channel=self.channel,
-            username=self.username,
-            icon_emoji=DEFAULT_ICON_EMOJI,
-            icon_url=None,
-            colors=COLORS,
-            escape=False,
-        )
-        await post_json(self.endpoint, message, "Rocket.Chat")
+class RocketNotifier(SlackCompatibleNotifier):
+    service = "Rocket.Chat"
+    colors = COLORS

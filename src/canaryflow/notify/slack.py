@@ -9,7 +9,7 @@ with :func:`attachment_message` too. With a bot token, the address may also be t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -50,6 +50,31 @@ class SlackNotifier:
         )
         response = await post_json(self.endpoint, message, "Slack")
         _raise_for_web_api_refusal(response, self.endpoint)
+
+
+class SlackCompatibleNotifier:
+    """A service that reads Slack's webhook payload (Discord's ``/slack`` endpoint, Rocket.Chat): Slack's message
+    with the service's own colours, the default icon, and nothing escaped (these services show text literally)."""
+
+    service: ClassVar[str]
+    colors: ClassVar[Mapping[Severity, str]]
+
+    def __init__(self, endpoint: Endpoint, *, channel: str = "general", username: str = "flagger") -> None:
+        self.endpoint = endpoint
+        self.channel = channel
+        self.username = username
+
+    async def post(self, alert: Alert) -> None:
+        message = attachment_message(
+            alert,
+            channel=self.channel,
+            username=self.username,
+            icon_emoji=DEFAULT_ICON_EMOJI,
+            icon_url=None,
+            colors=self.colors,
+            escape=False,
+        )
+        await post_json(self.endpoint, message, self.service)
 
 
 def attachment_message(

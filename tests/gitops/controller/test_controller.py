@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller import RECONCILERS
 from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.diff import diff_kustomization
-from canaryflow.gitops.controller.loop import GitOpsController, Timing
+from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.objects import Key, MemoryObjects
+from canaryflow.gitops.image import MemoryRegistry
 from canaryflow.gitops.receiver import webhook_path
 from canaryflow.gitops.source.memory import MemorySource
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
+from tests.polling import until
 
 URL = "https://git.example/fleet.git"
 REPO = Key("GitRepository", "flux-system", "flux-system")
@@ -67,10 +68,17 @@ class World:
         self.objects = MemoryObjects()
         self.source = MemorySource(tmp / "artifacts")
         self.target = MemoryTarget(provided={"HelmRelease"})
+        self.registry = MemoryRegistry()
+        self.clock = FakeClock()
         self.ctx = Context(
-            objects=self.objects, source=self.source, target=self.target, workdir=tmp / "work", now=time.time
+            objects=self.objects,
+            source=self.source,
+            target=self.target,
+            workdir=tmp / "work",
+            clock=self.clock,
+            registry=self.registry,
         )
-        self.controller = GitOpsController(self.ctx, RECONCILERS, Timing(scale=0.001))
+        self.controller = GitOpsController(self.ctx, RECONCILERS)
 
     async def add(self, body: dict[str, Any]) -> Key:
         key = self.objects.put(body)
@@ -243,25 +251,58 @@ async def test_a_receiver_publishes_its_webhook_path(world: World) -> None:
     assert world.ready(key)["status"] == "True"
 
 
-async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(tmp_path: Path) -> None:
-    world = World(tmp_path)
-    world.controller = GitOpsController(world.ctx, RECONCILERS, Timing(scale=1.0))  # real 30 s re-checks
-    try:
-        world.source.commit(
-            URL, branch="main", files={"infra/a.yaml": configmap("i", "1"), "apps/a.yaml": configmap("a", "1")}
-        )
-        await world.add(repository())
-        await world.settle(REPO)
-        await world.add(kustomization(APPS, "./apps", dependsOn=[{"name": "infra"}]))
-        await world.settle(APPS)
-        assert world.ready(APPS)["reason"] == "DependencyNotReady"  # next re-check in 30 s
-        await world.add(kustomization(INFRA, "./infra"))
-        await world.settle(INFRA)
-        for _ in range(500):  # far less than the 30 s re-check: only a wake-up gets here
-            if world.objects.statuses[APPS]["conditions"][0]["status"] == "True":
-                break
-            await asyncio.sleep(0.01)
-        assert world.ready(APPS)["status"] == "True"
-        assert world.live("a") is not None
-    finally:
-        await world.controller.close()
+def image_repository(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+        "kind": "ImageRepository",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"image": image, "interval": "5m"},
+    }
+
+
+def image_policy(name: str, repository: str, semver: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.toolkit.fluxcd.io/v1beta2",
+        "kind": "ImagePolicy",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"imageRepositoryRef": {"name": repository}, "policy": {"semver": {"range": semver}}},
+    }
+
+
+async def test_a_scan_lists_the_tags_without_signatures_and_a_new_tag_moves_the_policy(world: World) -> None:
+    world.registry.push("ghcr.io/org/app", "1.0.0")
+    world.registry.push("ghcr.io/org/app", "sha256-abc.sig")
+    repo = await world.add(image_repository("app", "ghcr.io/org/app"))
+    policy = await world.add(image_policy("app", "app", ">=1.0.0"))
+    await world.settle(repo, policy)
+    scan = world.objects.statuses[repo]["lastScanResult"]
+    assert (scan["tagCount"], scan["latestTags"]) == (1, ["1.0.0"])
+    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.0.0"
+
+    world.registry.push("ghcr.io/org/app", "1.1.0")
+    await world.settle(repo, policy)
+    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.1.0"
+    assert world.objects.statuses[policy]["observedPreviousImage"] == "ghcr.io/org/app:1.0.0"
+
+
+async def test_an_unknown_image_is_not_ready_with_the_registrys_reason(world: World) -> None:
+    repo = await world.add(image_repository("app", "ghcr.io/org/missing"))
+    await world.settle(repo)
+    assert world.ready(repo)["status"] == "False"
+    assert "ghcr.io/org/missing: repository not found" in world.ready(repo)["message"]
+
+
+async def test_a_dependency_that_becomes_ready_wakes_its_dependents_at_once(world: World) -> None:
+    world.source.commit(
+        URL, branch="main", files={"infra/a.yaml": configmap("i", "1"), "apps/a.yaml": configmap("a", "1")}
+    )
+    await world.add(repository())
+    await world.settle(REPO)
+    await world.add(kustomization(APPS, "./apps", dependsOn=[{"name": "infra"}]))
+    await world.settle(APPS)
+    assert world.ready(APPS)["reason"] == "DependencyNotReady"  # next re-check in 30 s of the clock
+    await world.add(kustomization(INFRA, "./infra"))
+    await world.settle(INFRA)
+    # The fake clock does not move: only the wake-up from infra reconciles apps.
+    await until(lambda: world.ready(APPS)["status"] == "True", "apps woken by infra becoming ready", limit=10)
+    assert world.live("a") is not None

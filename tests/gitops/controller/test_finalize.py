@@ -3,12 +3,12 @@ holds is deleted, with an event; ``prune: false`` or ``suspend: true`` leaves ev
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.kustomizations import finalize_kustomization
 from canaryflow.gitops.controller.objects import Key, MemoryObjects
@@ -34,7 +34,7 @@ class Parts:
             self.events.append((subject, warning, reason, message))
 
         self.ctx = Context(objects=MemoryObjects(), source=MemorySource(tmp / "a"), target=self.target,
-                           workdir=tmp / "w", now=time.time, events=emit)  # fmt: skip
+                           workdir=tmp / "w", clock=FakeClock(), events=emit)  # fmt: skip
         for ref in [*INVENTORY, ObjRef("v1", "ConfigMap", "prod", "by-hand")]:
             meta: dict[str, Any] = {"name": ref.name, "labels": OWN if ref.name != "by-hand" else {}}
             if ref.namespace:

@@ -9,23 +9,9 @@ from pathlib import Path
 import pytest
 
 from canaryflow.gitops.source.base import Artifact
+from tests.clocks import InstantClock
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "gitops-istio"
-
-
-class FakeClock:
-    """Time that moves only when the code under test sleeps: a health wait runs instantly."""
-
-    def __init__(self) -> None:
-        self.time = 1_700_000_000.0
-        self.slept = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.time += seconds
-        self.slept += seconds
 
 
 class Repo:
@@ -62,8 +48,8 @@ def seed(tmp_path: Path) -> Repo:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> InstantClock:
+    return InstantClock()
 
 
 def configmap(name: str, namespace: str = "prod", data: str = "a", annotations: dict[str, str] | None = None) -> str:

@@ -9,7 +9,8 @@ from canaryflow.gitops.kustomize.reconcile import reconcile
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Health, ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
-from tests.gitops.kustomize.conftest import FakeClock, Repo, configmap
+from tests.clocks import InstantClock
+from tests.gitops.kustomize.conftest import Repo, configmap
 
 BACKEND = ObjRef("v1", "ConfigMap", "prod", "backend")
 FRONTEND = ObjRef("v1", "ConfigMap", "prod", "frontend")
@@ -25,7 +26,7 @@ def conditions(outcome: object) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}  # type: ignore[attr-defined]
 
 
-async def test_a_failed_object_fails_the_health_check_at_once(repo: Repo, clock: FakeClock) -> None:
+async def test_a_failed_object_fails_the_health_check_at_once(repo: Repo, clock: InstantClock) -> None:
     two(repo)
     target = MemoryTarget()
     target.set_health(BACKEND, Health("failed", "Progress deadline exceeded"))
@@ -39,7 +40,7 @@ async def test_a_failed_object_fails_the_health_check_at_once(repo: Repo, clock:
     assert conditions(outcome)["Healthy"] == ("False", "HealthCheckFailed")
 
 
-async def test_an_object_that_never_becomes_ready_times_out(repo: Repo, clock: FakeClock) -> None:
+async def test_an_object_that_never_becomes_ready_times_out(repo: Repo, clock: InstantClock) -> None:
     two(repo)
     target = MemoryTarget()
     target.set_health(FRONTEND, Health("in-progress", "Deployment has 0 of 2 replicas ready"))
@@ -52,7 +53,7 @@ async def test_an_object_that_never_becomes_ready_times_out(repo: Repo, clock: F
     assert clock.slept == 120
 
 
-async def test_health_checks_pass_once_objects_become_current(repo: Repo, clock: FakeClock) -> None:
+async def test_health_checks_pass_once_objects_become_current(repo: Repo, clock: InstantClock) -> None:
     two(repo)
     target = MemoryTarget()
     target.set_health(BACKEND, Health("in-progress"))
@@ -74,7 +75,7 @@ async def test_health_checks_pass_once_objects_become_current(repo: Repo, clock:
     assert clock.slept == 6  # three polls, two seconds apart
 
 
-async def test_without_wait_or_health_checks_health_is_not_consulted(repo: Repo, clock: FakeClock) -> None:
+async def test_without_wait_or_health_checks_health_is_not_consulted(repo: Repo, clock: InstantClock) -> None:
     two(repo)
     target = MemoryTarget()
     target.set_health(BACKEND, Health("failed"))

@@ -17,7 +17,8 @@ from canaryflow.gitops.kustomize.reconcile import reconcile
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
-from tests.gitops.kustomize.conftest import FakeClock, Repo, configmap
+from tests.clocks import InstantClock
+from tests.gitops.kustomize.conftest import Repo, configmap
 
 SPEC = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=True)
 
@@ -30,7 +31,7 @@ async def two_revisions(repo: Repo, spec: KustomizationSpec, target: MemoryTarge
     """Apply ``keep`` and ``drop``, then a revision without ``drop``; returns what the second one deleted."""
     repo.write("deploy/keep.yaml", configmap("keep"))
     repo.write("deploy/drop.yaml", configmap("drop", annotations=notes or None))
-    clock = FakeClock()
+    clock = InstantClock()
     first = await reconcile(spec, repo.artifact(), [], target, clock=clock)
     repo.remove("deploy/drop.yaml")
     second = await reconcile(spec, repo.artifact(), first.inventory, target, clock=clock)
@@ -62,10 +63,10 @@ async def test_an_object_taken_over_by_another_kustomization_is_not_pruned(repo:
     target = MemoryTarget()
     repo.write("deploy/keep.yaml", configmap("keep"))
     repo.write("deploy/drop.yaml", configmap("drop"))
-    first = await reconcile(SPEC, repo.artifact(), [], target, clock=FakeClock())
+    first = await reconcile(SPEC, repo.artifact(), [], target, clock=InstantClock())
     target.edit(ref("drop"), lambda live: live["metadata"]["labels"].update({"kustomize.toolkit.fluxcd.io/name": "x"}))
     repo.remove("deploy/drop.yaml")
-    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=FakeClock())
+    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=InstantClock())
     assert [c for c in second.changes if c.action == "deleted"] == []
     assert await target.get(ref("drop")) is not None
 
@@ -74,10 +75,10 @@ async def test_a_failed_delete_is_prune_failed_and_kept_in_the_inventory(repo: R
     target = MemoryTarget()
     repo.write("deploy/keep.yaml", configmap("keep"))
     repo.write("deploy/drop.yaml", configmap("drop"))
-    first = await reconcile(SPEC, repo.artifact(), [], target, clock=FakeClock())
+    first = await reconcile(SPEC, repo.artifact(), [], target, clock=InstantClock())
     target.failing_deletes.add(ref("drop").id)
     repo.remove("deploy/drop.yaml")
-    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=FakeClock())
+    second = await reconcile(SPEC, repo.artifact(), first.inventory, target, clock=InstantClock())
     assert (second.ready, second.reason) == (False, "PruneFailed")
     assert "prune failed for ConfigMap/prod/drop" in second.message
     assert ref("drop") in second.inventory  # so the next reconcile tries again
@@ -130,7 +131,9 @@ async def test_a_prune_never_deletes_outside_the_previous_inventory(
         repo = Repo(root)
         for name in current:
             repo.write(f"deploy/{name}.yaml", configmap(name))
-        outcome = await reconcile(SPEC, repo.artifact(), [ref(n) for n in sorted(previous)], target, clock=FakeClock())
+        outcome = await reconcile(
+            SPEC, repo.artifact(), [ref(n) for n in sorted(previous)], target, clock=InstantClock()
+        )
     finally:
         shutil.rmtree(root)
     assert outcome.ready, outcome.message

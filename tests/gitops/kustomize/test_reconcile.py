@@ -11,7 +11,8 @@ from canaryflow.gitops.kustomize.reconcile import reconcile
 from canaryflow.gitops.kustomize.spec import Image, KustomizationSpec
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
-from tests.gitops.kustomize.conftest import FakeClock, Repo, configmap
+from tests.clocks import InstantClock
+from tests.gitops.kustomize.conftest import Repo, configmap
 
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n"
 SPEC = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=True)
@@ -41,7 +42,7 @@ def conditions(outcome: Any) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}
 
 
-async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: Repo, clock: FakeClock) -> None:
+async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: Repo, clock: InstantClock) -> None:
     target = MemoryTarget()
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True)
     first = await reconcile(spec, seed.artifact(), [], target, clock=clock)
@@ -58,7 +59,7 @@ async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: 
     assert second.inventory == first.inventory
 
 
-async def test_a_new_image_tag_in_git_configures_only_the_deployment(seed: Repo, clock: FakeClock) -> None:
+async def test_a_new_image_tag_in_git_configures_only_the_deployment(seed: Repo, clock: InstantClock) -> None:
     target = MemoryTarget()
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True)
     first = await reconcile(spec, seed.artifact(), [], target, clock=clock)
@@ -74,7 +75,7 @@ async def test_a_new_image_tag_in_git_configures_only_the_deployment(seed: Repo,
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/stefanprodan/podinfo:6.1.1"
 
 
-async def test_drift_is_reverted_and_only_the_drifted_object_is_written(repo: Repo, clock: FakeClock) -> None:
+async def test_drift_is_reverted_and_only_the_drifted_object_is_written(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/ns.yaml", NAMESPACE)
     repo.write("deploy/app.yaml", deployment() + "---\n" + configmap("settings"))
     target = MemoryTarget()
@@ -91,7 +92,7 @@ async def test_drift_is_reverted_and_only_the_drifted_object_is_written(repo: Re
     assert live is not None and "replicas" not in live["spec"]
 
 
-async def test_namespaces_and_crds_are_applied_first(repo: Repo, clock: FakeClock) -> None:
+async def test_namespaces_and_crds_are_applied_first(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/a-app.yaml", deployment())
     repo.write("deploy/b-settings.yaml", configmap("settings"))
     repo.write(
@@ -108,7 +109,7 @@ async def test_namespaces_and_crds_are_applied_first(repo: Repo, clock: FakeCloc
     assert outcome.inventory[1].id == "_prod__Namespace"
 
 
-async def test_objects_are_labelled_with_their_kustomization(repo: Repo, clock: FakeClock) -> None:
+async def test_objects_are_labelled_with_their_kustomization(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings"))
     target = MemoryTarget()
     await reconcile(SPEC, repo.artifact(), [], target, clock=clock)
@@ -120,7 +121,9 @@ async def test_objects_are_labelled_with_their_kustomization(repo: Repo, clock: 
     }
 
 
-async def test_an_unsupported_kind_fails_the_whole_revision_with_nothing_applied(repo: Repo, clock: FakeClock) -> None:
+async def test_an_unsupported_kind_fails_the_whole_revision_with_nothing_applied(
+    repo: Repo, clock: InstantClock
+) -> None:
     repo.write("deploy/settings.yaml", configmap("settings"))
     repo.write("deploy/ingress.yaml", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n"
                "  name: web\n  namespace: prod\n")  # fmt: skip
@@ -136,7 +139,7 @@ async def test_an_unsupported_kind_fails_the_whole_revision_with_nothing_applied
     }
 
 
-async def test_provided_kinds_are_reported_as_provided(repo: Repo, clock: FakeClock) -> None:
+async def test_provided_kinds_are_reported_as_provided(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/gw.yaml", "apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata:\n"
                "  name: public-gateway\n  namespace: istio-system\n")  # fmt: skip
     outcome = await reconcile(SPEC, repo.artifact(), [], MemoryTarget(provided={"Gateway"}), clock=clock)
@@ -144,7 +147,7 @@ async def test_provided_kinds_are_reported_as_provided(repo: Repo, clock: FakeCl
     assert [(str(c.ref), c.action) for c in outcome.changes] == [("Gateway/istio-system/public-gateway", "provided")]
 
 
-async def test_a_broken_revision_keeps_the_last_good_one(repo: Repo, clock: FakeClock) -> None:
+async def test_a_broken_revision_keeps_the_last_good_one(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings"))
     target = MemoryTarget()
     good = await reconcile(SPEC, repo.artifact(), [], target, clock=clock)
@@ -159,13 +162,13 @@ async def test_a_broken_revision_keeps_the_last_good_one(repo: Repo, clock: Fake
     assert live is not None and live["data"]["value"] == "a"  # the good revision still runs
 
 
-async def test_a_missing_path_is_artifact_failed(repo: Repo, clock: FakeClock) -> None:
+async def test_a_missing_path_is_artifact_failed(repo: Repo, clock: InstantClock) -> None:
     repo.write("other/settings.yaml", configmap("settings"))
     outcome = await reconcile(SPEC, repo.artifact(), [], MemoryTarget(), clock=clock)
     assert (outcome.ready, outcome.reason) == (False, "ArtifactFailed")
 
 
-async def test_a_namespaced_object_without_a_namespace_is_refused(repo: Repo, clock: FakeClock) -> None:
+async def test_a_namespaced_object_without_a_namespace_is_refused(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n")
     target = MemoryTarget()
     outcome = await reconcile(SPEC, repo.artifact(), [], target, clock=clock)
@@ -174,7 +177,7 @@ async def test_a_namespaced_object_without_a_namespace_is_refused(repo: Repo, cl
     assert target.writes == 0
 
 
-async def test_target_namespace_moves_namespaced_objects_only(repo: Repo, clock: FakeClock) -> None:
+async def test_target_namespace_moves_namespaced_objects_only(repo: Repo, clock: InstantClock) -> None:
     role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n"
     repo.write("deploy/all.yaml", role + "---\n" + configmap("settings", namespace="elsewhere"))
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", target_namespace="staging")
@@ -183,7 +186,7 @@ async def test_target_namespace_moves_namespaced_objects_only(repo: Repo, clock:
     assert sorted(str(ref) for ref in outcome.inventory) == ["ClusterRole/reader", "ConfigMap/staging/settings"]
 
 
-async def test_spec_images_and_name_prefix_go_through_kustomize(repo: Repo, clock: FakeClock) -> None:
+async def test_spec_images_and_name_prefix_go_through_kustomize(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/app.yaml", deployment())
     spec = KustomizationSpec(
         namespace="flux-system",
@@ -202,7 +205,7 @@ async def test_spec_images_and_name_prefix_go_through_kustomize(repo: Repo, cloc
     assert live["metadata"]["labels"]["team"] == "checkout"
 
 
-async def test_seed_istio_system_substitutes_the_version_from_substitute_from(seed: Repo, clock: FakeClock) -> None:
+async def test_seed_istio_system_substitutes_the_version_from_substitute_from(seed: Repo, clock: InstantClock) -> None:
     spec = KustomizationSpec(namespace="flux-system", name="istio-system", path="./istio/system", prune=True)
     target = MemoryTarget()
     outcome = await reconcile(spec, seed.artifact(), [], target, clock=clock, variables={"version": "1.19.3"})
@@ -214,7 +217,7 @@ async def test_seed_istio_system_substitutes_the_version_from_substitute_from(se
     assert gateway["spec"]["values"]["service"]["type"] == "LoadBalancer"  # ${service:=LoadBalancer}
 
 
-async def test_without_variables_nothing_is_substituted(seed: Repo, clock: FakeClock) -> None:
+async def test_without_variables_nothing_is_substituted(seed: Repo, clock: InstantClock) -> None:
     """Flux substitutes only when a variable or a substituteFrom source is declared."""
     spec = KustomizationSpec(namespace="flux-system", name="istio-system", path="./istio/system")
     target = MemoryTarget()
@@ -224,7 +227,7 @@ async def test_without_variables_nothing_is_substituted(seed: Repo, clock: FakeC
     assert istiod is not None and istiod["spec"]["chart"]["spec"]["version"] == "${version}"
 
 
-async def test_a_missing_variable_fails_the_build_naming_the_object(seed: Repo, clock: FakeClock) -> None:
+async def test_a_missing_variable_fails_the_build_naming_the_object(seed: Repo, clock: InstantClock) -> None:
     spec = KustomizationSpec(
         namespace="flux-system", name="istio-system", path="./istio/system", substitute={"other": "x"}
     )
@@ -234,7 +237,7 @@ async def test_a_missing_variable_fails_the_build_naming_the_object(seed: Repo, 
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lenient"])
-async def test_strict_substitution_can_be_turned_off(repo: Repo, clock: FakeClock, strict: bool) -> None:
+async def test_strict_substitution_can_be_turned_off(repo: Repo, clock: InstantClock, strict: bool) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", data="'${missing}'"))
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", substitute={"x": "y"})
     outcome = await reconcile(spec, repo.artifact(), [], MemoryTarget(), clock=clock, strict_substitution=strict)
@@ -244,7 +247,7 @@ async def test_strict_substitution_can_be_turned_off(repo: Repo, clock: FakeCloc
 SSA = "kustomize.toolkit.fluxcd.io/ssa"
 
 
-async def test_apply_policy_if_not_present_creates_once_then_leaves_it(repo: Repo, clock: FakeClock) -> None:
+async def test_apply_policy_if_not_present_creates_once_then_leaves_it(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", annotations={SSA: "IfNotPresent"}))
     target = MemoryTarget()
     first = await reconcile(SPEC, repo.artifact(), [], target, clock=clock)
@@ -257,7 +260,7 @@ async def test_apply_policy_if_not_present_creates_once_then_leaves_it(repo: Rep
     assert live is not None and live["data"]["value"] == "mine"
 
 
-async def test_apply_policy_ignore_never_applies(repo: Repo, clock: FakeClock) -> None:
+async def test_apply_policy_ignore_never_applies(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", annotations={SSA: "ignore"}))
     target = MemoryTarget()
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", wait=True)
@@ -266,7 +269,7 @@ async def test_apply_policy_ignore_never_applies(repo: Repo, clock: FakeClock) -
     assert [c.action for c in outcome.changes] == ["skipped"] and target.writes == 0
 
 
-async def test_an_unknown_apply_policy_is_refused_by_name(repo: Repo, clock: FakeClock) -> None:
+async def test_an_unknown_apply_policy_is_refused_by_name(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", annotations={SSA: "Merj"}))
     target = MemoryTarget()
     outcome = await reconcile(SPEC, repo.artifact(), [], target, clock=clock)

@@ -13,7 +13,8 @@ from canaryflow.gitops.target.base import ApplyError, Health, ObjRef, Support
 from canaryflow.local import objects
 from canaryflow.local.gitops_target import LocalTarget
 from canaryflow.store import sqlite
-from tests.gitops.kustomize.conftest import SEED, FakeClock, Repo
+from tests.clocks import InstantClock
+from tests.gitops.kustomize.conftest import SEED, Repo
 
 
 class Runtime:
@@ -115,7 +116,7 @@ async def test_the_seed_apps_reconcile_into_the_local_store(
 ) -> None:
     repo = Repo(SEED)
     spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True, wait=True)
-    first = await reconcile(spec, repo.artifact(), [], target, clock=FakeClock())
+    first = await reconcile(spec, repo.artifact(), [], target, clock=InstantClock())
     assert first.ready, first.message
     backend = store.get("Deployment", "prod", "backend")
     assert backend is not None
@@ -123,7 +124,7 @@ async def test_the_seed_apps_reconcile_into_the_local_store(
     assert [str(c.ref) for c in first.changes if c.action == "provided"] == ["Sidecar/prod/default"]
     assert {kind for batch in runtime.batches for kind, _, _ in batch} >= {"Deployment", "Canary", "Namespace"}
     batches = len(runtime.batches)
-    second = await reconcile(spec, repo.artifact(), first.inventory, target, clock=FakeClock())
+    second = await reconcile(spec, repo.artifact(), first.inventory, target, clock=InstantClock())
     assert second.ready and {c.action for c in second.changes} <= {"unchanged", "provided"}
     assert len(runtime.batches) == batches  # an unchanged revision changes nothing in the runtime
 
@@ -133,7 +134,7 @@ async def test_the_whole_seed_repository_applies_to_the_local_runtime(
 ) -> None:
     """clusters/my-cluster, then the three Kustomizations it declares, with istio-system's substituteFrom
     ConfigMap resolved as the controller would: Flux's kinds stored, the mesh's kinds provided, nothing refused."""
-    repo, clock = Repo(SEED), FakeClock()
+    repo, clock = Repo(SEED), InstantClock()
     cluster = KustomizationSpec(namespace="flux-system", name="flux-system", path="./clusters/my-cluster", prune=True)
     outcome = await reconcile(cluster, repo.artifact(), [], target, clock=clock)
     assert outcome.ready, outcome.message

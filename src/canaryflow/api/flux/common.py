@@ -8,7 +8,6 @@ is accepted by a cluster running Flux, and say so in words.
 
 from __future__ import annotations
 
-import datetime
 import re
 import typing
 from collections.abc import Mapping, Sequence
@@ -137,11 +136,6 @@ class Condition(Model):
     message: str = ""
     last_transition_time: str
     observed_generation: int | None = None
-
-
-def timestamp(moment: datetime.datetime) -> str:
-    """``2026-11-26T13:45:00Z``: how Kubernetes writes a time (UTC, whole seconds)."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(conditions: Sequence[Condition], new: Condition) -> list[Condition]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
@@ -30,8 +31,8 @@ async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[s
         )
     except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:
         await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
-        return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
-    now = cond.rfc3339(ctx.now())
+        return Result.retry(failures, specs.interval(body))
+    now = rfc3339(ctx.now())
     status = {
         "observedGeneration": gen,
         "lastAutomationRunTime": now,

@@ -7,12 +7,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from canaryflow.clock import Clock, SystemClock
+from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops import conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
+from canaryflow.gitops.image.base import Registry
+from canaryflow.gitops.image.registry import OciRegistry
 from canaryflow.gitops.source.base import Artifact, Source
 from canaryflow.gitops.target.base import Target
+
+#: After a failed fetch or scan Flux retries at the object's interval; canaryflow retries sooner, 5 s doubling,
+#: never later than the interval.
+RETRY = Backoff(first=5.0, cap=5.0 * 2**10)
 
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
@@ -27,6 +33,11 @@ class Result:
     #: The reconcile failed: the next failure waits longer (backoff).
     failed: bool = False
 
+    @classmethod
+    def retry(cls, failures: int, interval: float) -> Result:
+        """A failed reconcile after ``failures`` failures in a row: run again by ``RETRY``, within ``interval``."""
+        return cls(min(interval, RETRY.delay(failures + 1)), failed=True)
+
 
 @dataclasses.dataclass(slots=True)
 class Context:
@@ -34,13 +45,17 @@ class Context:
     source: Source
     target: Target
     workdir: Path
-    now: Callable[[], float]
+    #: Every time the reconcilers write and every wait of the controller (tests pass a FakeClock).
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
     events: Emitter | None = None
-    registry_transport: httpx.AsyncBaseTransport | None = None
+    registry: Registry = dataclasses.field(default_factory=OciRegistry)
     #: The last artifact of each GitRepository (rebuilt by a fetch after a restart).
     artifacts: dict[Key, Artifact] = dataclasses.field(default_factory=dict)
     #: The tags of each ImageRepository's last scan.
     tags: dict[Key, list[str]] = dataclasses.field(default_factory=dict)
+
+    def now(self) -> float:
+        return self.clock.now()
 
     async def secret(self, namespace: str, ref: Any) -> dict[str, str] | None:
         """The data of a ``secretRef`` ({name}); raises LookupError when it is named but missing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
@@ -31,16 +32,13 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             if ".dockerconfigjson" not in secret:
                 raise LookupError(f"secret '{key.namespace}/{s['secretRef']['name']}' has no .dockerconfigjson")
             auth = RegistryAuth.from_docker_config(secret[".dockerconfigjson"], registry.parse_image(image).api_host)
-        tags = await registry.list_tags(
-            image,
-            auth=auth,
-            insecure=bool(s.get("insecure")),
-            transport=ctx.registry_transport,
-            exclusions=s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
+        tags = registry.exclude(
+            await ctx.registry.list_tags(image, auth=auth, insecure=bool(s.get("insecure"))),
+            s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
         )
     except (registry.RegistryError, LookupError, ValueError) as exc:
         await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
-        return Result(min(specs.interval(body), 5.0 * 2 ** min(failures, 10)), failed=True)
+        return Result.retry(failures, specs.interval(body))
     kept = sorted(tags)
     changed = ctx.tags.get(key) != kept
     ctx.tags[key] = kept
@@ -56,7 +54,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
             "scanTime": (previous.get("lastScanResult") or {}).get("scanTime")
             if not changed and previous.get("lastScanResult")
-            else cond.rfc3339(ctx.now()),
+            else rfc3339(ctx.now()),
         },
     }
     if status != previous:

@@ -44,7 +44,12 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
         await ctx.not_ready(key, gen, "BuildFailed", str(exc))
         return Result(specs.retry_interval(body))
     outcome = await reconcile(
-        specs.kustomization_spec(key, body), artifact, inventory_of(previous), ctx.target, variables=values
+        specs.kustomization_spec(key, body),
+        artifact,
+        inventory_of(previous),
+        ctx.target,
+        variables=values,
+        clock=ctx.clock,
     )
     status: dict[str, Any] = {
         "observedGeneration": gen,

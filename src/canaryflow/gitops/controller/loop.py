@@ -14,10 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
 
 log = logging.getLogger(__name__)
+
+#: After a reconciler raised (a bug, an unexpected error), and between a finalizer's failed attempts.
+UNEXPECTED_FAILURE = Backoff(first=2.0, cap=60.0)
 
 Reconciler = Callable[[Context, Key, dict[str, Any], int], Awaitable[Result]]
 
@@ -121,11 +125,17 @@ class GitOpsController:
             for other in result.wake:
                 if other != key and not self.request(other):
                     self.track(other)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as the
-            # wake-up does, and forget() would then wait for this task forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timing.wait(result.requeue)):
-                    await wake.wait()
+            await self._pause(wake, self.timing.wait(result.requeue))
+
+    async def _pause(self, wake: asyncio.Event, seconds: float) -> None:
+        """Until ``wake`` is set or ``seconds`` have passed on the Clock (a FakeClock in tests)."""
+        sleeper = asyncio.create_task(self.ctx.clock.sleep(seconds))
+        waker = asyncio.create_task(wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
 
     async def _run(self, key: Key, body: dict[str, Any], failures: int) -> Result:
         try:
@@ -135,4 +145,4 @@ class GitOpsController:
         except Exception as exc:  # a bug or an unexpected error: keep this object's loop alive, say why
             log.exception("%s: reconcile failed", key)
             await self.ctx.emit(key, True, "ReconciliationFailed", f"{type(exc).__name__}: {exc}")
-            return Result(min(60.0, 2.0 * 2 ** min(failures, 5)), failed=True)
+            return Result(UNEXPECTED_FAILURE.delay(failures + 1), failed=True)

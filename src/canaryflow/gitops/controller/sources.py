@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.source.base import SourceError
-
-#: After a failed fetch Flux retries at the interval; canaryflow retries sooner, doubling up to the interval.
-FIRST_RETRY = 5.0
 
 
 async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
@@ -37,7 +35,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
         await ctx.objects.set_status(key, _with_request(status, body))
         if not cond.find(previous, "FetchFailed"):
             await ctx.emit(key, True, "GitOperationFailed", message)
-        return Result(min(every, FIRST_RETRY * 2 ** min(failures, 10)), failed=True)
+        return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
     ctx.artifacts[key] = artifact
     message = f"stored artifact for revision '{artifact.revision}'"
@@ -53,7 +51,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
             "url": artifact.url,
             "lastUpdateTime": (previous.get("artifact") or {}).get("lastUpdateTime")
             if (previous.get("artifact") or {}).get("revision") == artifact.revision
-            else cond.rfc3339(ctx.now()),
+            else rfc3339(ctx.now()),
         },
     }
     status = _with_request(status, body)

@@ -1,4 +1,7 @@
-"""Image names and registry credentials: what an ImageRepository's ``image`` and ``secretRef`` mean.
+"""The Registry seam (list an image's tags), and what an ImageRepository's ``image`` and ``secretRef`` mean.
+
+``Registry`` is implemented over the OCI distribution API (``registry.OciRegistry``) and in memory
+(``memory.MemoryRegistry``).
 
 Names are normalised as Docker normalises references, so ``podinfo`` is ``docker.io/library/podinfo``,
 served by ``registry-1.docker.io``. Credentials come from a ``kubernetes.io/dockerconfigjson`` Secret (the
@@ -12,8 +15,9 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
+from typing import Protocol
 
-__all__ = ["DOCKER_HUB", "ImageName", "RegistryAuth", "RegistryError", "parse_image"]
+__all__ = ["DOCKER_HUB", "ImageName", "Registry", "RegistryAuth", "RegistryError", "parse_image"]
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_API = "registry-1.docker.io"
@@ -22,6 +26,13 @@ _DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", _DOCKER_HUB_API}
 
 class RegistryError(Exception):
     """A name, secret or scan that failed; the message names the image and the reason, never a credential."""
+
+
+class Registry(Protocol):
+    async def list_tags(self, image: str, *, auth: RegistryAuth | None = None, insecure: bool = False) -> list[str]:
+        """Every tag of ``image`` in the registry's order. RegistryError for an invalid name, an unreachable
+        registry, refused credentials, an unknown repository or an unexpected answer."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from canaryflow.gitops.image.base import ImageName, RegistryAuth, RegistryError,
 __all__ = [
     "DEFAULT_EXCLUSIONS",
     "ImageName",
+    "OciRegistry",
     "RegistryAuth",
     "RegistryError",
     "exclude",
@@ -75,6 +76,16 @@ def _registry_message(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         messages = []
     return "; ".join(m for m in messages if m) or response.reason_phrase
+
+
+class OciRegistry:
+    """The ``Registry`` of real registries (``transport`` replaces the network: a proxy, a test's transport)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.transport = transport
+
+    async def list_tags(self, image: str, *, auth: RegistryAuth | None = None, insecure: bool = False) -> list[str]:
+        return await list_tags(image, auth=auth, insecure=insecure, transport=self.transport)
 
 
 async def list_tags(

@@ -8,31 +8,15 @@ report most about health checks. Every wait goes through a Clock, so tests run o
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 from collections.abc import Sequence
-from typing import Protocol
 
+from canaryflow.clock import Clock
 from canaryflow.gitops.target.base import Health, ObjRef, Target
 
 #: How often the objects are polled (kstatus' poller in Flux polls every few seconds too).
 POLL_INTERVAL = 2.0
 _KSTATUS = {"current": "Current", "in-progress": "InProgress", "failed": "Failed"}
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from canaryflow.clock import Clock
 from canaryflow.gitops import conditions
-from canaryflow.gitops.kustomize.health import Clock
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Change, ObjRef
 

@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.build import ArtifactError, BuildError, build
-from canaryflow.gitops.kustomize.health import Clock, SystemClock, wait_healthy
+from canaryflow.gitops.kustomize.health import wait_healthy
 from canaryflow.gitops.kustomize.outcome import Outcome, Report
 from canaryflow.gitops.kustomize.overlay import transform
 from canaryflow.gitops.kustomize.prune import NAME_LABEL, NAMESPACE_LABEL

@@ -9,13 +9,12 @@ Event with a count, not 1,440 objects.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
+from canaryflow.api.timestamps import rfc3339
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import EVENT, Api, ApiError, Conflict, NotFound
 from canaryflow.kube.gitops.objects import KubeFluxObjects
@@ -38,10 +37,10 @@ MESSAGE_LIMIT = 1024
 class KubeFluxEvents:
     """An Emitter (canaryflow.gitops.controller.context.Emitter) writing Kubernetes Events."""
 
-    def __init__(self, api: Api, objects: KubeFluxObjects, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, api: Api, objects: KubeFluxObjects, *, clock: Clock | None = None) -> None:
         self.api = api
         self.objects = objects
-        self._now = now
+        self._now = (clock or SystemClock()).now
 
     async def __call__(self, subject: str, warning: bool, reason: str, message: str) -> None:
         """``subject`` is a Key's text, ``Kind/namespace/name``. An event that cannot be recorded is logged: a
@@ -55,7 +54,7 @@ class KubeFluxEvents:
     async def _record(self, key: Key, type_: str, reason: str, message: str) -> None:
         involved = await self.objects.get(key)
         uid = str(((involved or {}).get("metadata") or {}).get("uid") or "")
-        stamp = datetime.datetime.fromtimestamp(self._now(), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = rfc3339(self._now())
         message = message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
         digest = hashlib.sha256(f"{key.kind}\0{uid}\0{type_}\0{reason}\0{message}".encode()).hexdigest()[:16]
         event_name = f"{key.name}.{digest}"

@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from canaryflow.gitops.controller.kustomizations import finalize_kustomization
-from canaryflow.gitops.controller.loop import GitOpsController
+from canaryflow.gitops.controller.loop import UNEXPECTED_FAILURE, GitOpsController
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import Api, Kind
 from canaryflow.kube.errors import ApiError, NotFound
@@ -86,7 +86,7 @@ class KustomizationFinalizer:
             except Exception:  # the API server unreachable, an event refused: the finalizer stays, try again
                 log.exception("%s: finalization failed", key)
             failures += 1
-            await asyncio.sleep(self.controller.timing.wait(min(60.0, 2.0 * 2 ** min(failures, 5))))
+            await self.controller.ctx.clock.sleep(self.controller.timing.wait(UNEXPECTED_FAILURE.delay(failures + 1)))
 
     async def _remove(self, key: Key, finalizers: list[str]) -> bool:
         """Remove only this finalizer, only if the list is still the one read (others' finalizers stay)."""

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.gitops.target.base import ApplyError, Change, Health, ObjRef, Support, group_of
 from canaryflow.kube.client import Api, ApiError, Kind, NotFound
 from canaryflow.kube.gitops.health import health_of
@@ -70,14 +70,15 @@ class KubeTarget:
         *,
         crd_timeout: float = 30.0,
         unserved_ttl: float = 60.0,
-        now: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         """``crd_timeout``: how long to wait for the kinds of a newly applied CRD to be served;
         ``unserved_ttl``: how long support() remembers that a kind is not served (the next apply asks again)."""
         self.api = api
         self.crd_timeout = crd_timeout
         self.unserved_ttl = unserved_ttl
-        self._now = now
+        self._clock = clock or SystemClock()
+        self._now = self._clock.now
         self._served: dict[tuple[str, str], Kind] = {}
         self._unserved: dict[tuple[str, str], tuple[float, str]] = {}
 
@@ -197,7 +198,7 @@ class KubeTarget:
                                     "its CustomResourceDefinition was applied")  # fmt: skip
                     break
                 else:
-                    await asyncio.sleep(0.5)
+                    await self._clock.sleep(0.5)
         if problems:
             raise ApplyError([*problems, _already(written)])
         try:

@@ -9,10 +9,10 @@ their status in the API server); :func:`follow` tracks objects as they are creat
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from canaryflow.clock import SystemClock
 from canaryflow.gitops.controller import RECONCILERS
 from canaryflow.gitops.controller.context import Context, Emitter
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
@@ -34,14 +34,14 @@ def kube_gitops(
     """A controller for every Flux kind, to be driven by :func:`follow` (whose first list tracks every existing
     object, so ``start()`` is not needed). ``events`` defaults to Kubernetes Events on the Flux objects, as Flux
     records them."""
-    objects = KubeFluxObjects(api)
+    objects, clock = KubeFluxObjects(api), SystemClock()
     ctx = Context(
         objects=objects,
         source=GitSource(workdir / "sources"),
-        target=KubeTarget(api),
+        target=KubeTarget(api, clock=clock),
         workdir=workdir / "work",
-        now=time.time,
-        events=events if events is not None else KubeFluxEvents(api, objects),
+        clock=clock,
+        events=events if events is not None else KubeFluxEvents(api, objects, clock=clock),
     )
     return GitOpsController(ctx, RECONCILERS, timing)
 

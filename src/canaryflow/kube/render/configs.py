@@ -1,92 +1,49 @@
-"""ConfigMap and Secret tracking: what a workload's pods read, the ``-primary`` copies, and their checksums.
+"""The ``-primary`` copies of tracked ConfigMaps and Secrets, and the primary's pod template reading them.
 
-A ConfigMap or Secret the target's pod template references (volumes, projected volumes, ``env`` and ``envFrom``
-of containers and init containers) is *tracked*: the primary gets a copy named ``<name>-primary`` and its pod
-template is rewritten to read the copy, so changing the original starts a canary run instead of reaching the
-primary at once. Not tracked: objects annotated ``flagger.app/config-tracking: disabled``, and Secrets of a type
-other than Opaque, basic-auth, ssh-auth and TLS (registry credentials belong to service accounts).
-
-The checksum is Flagger's (the first 8 bytes of the SHA-256 of the data as Go's JSON encoder writes it), so the
-``trackedConfigs`` of a canary Flagger managed stay valid and a migration does not start a run. ConfigMap
-``binaryData`` is copied as well (Flagger drops it, breaking pods that read it) but, as in Flagger, not summed.
+Which configs are tracked, and their checksums, is ``workloads/revision.py`` (shared with the local runtime);
+its names are re-exported here for the renderers. ConfigMap ``binaryData`` is copied as well (Flagger drops it,
+breaking pods that read it) but, as in Flagger, not summed.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import dataclasses
-import hashlib
-import json
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 from canaryflow.api.canary import Canary
 from canaryflow.kube.render import meta
+from canaryflow.workloads import revision
+from canaryflow.workloads.revision import KINDS, ConfigKind, ConfigRef, Finder, Tracking, checksum, references, slots
+
+__all__ = [
+    "KINDS",
+    "ConfigKind",
+    "ConfigRef",
+    "Finder",
+    "Tracking",
+    "checksum",
+    "primary_config",
+    "primary_pod_spec",
+    "references",
+    "track",
+]
 
 Json = meta.Json
-ConfigKind = Literal["configmap", "secret"]
-KINDS: dict[ConfigKind, str] = {"configmap": "ConfigMap", "secret": "Secret"}
-TRACKING_ANNOTATION = "flagger.app/config-tracking"
-TRACKED_SECRET_TYPES = ("Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls")
-#: Finds a ConfigMap or Secret manifest by kind (``ConfigMap``/``Secret``) and name, in the canary's namespace.
-Finder = Callable[[str, str], Mapping[str, Any] | None]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConfigRef:
-    """A tracked ConfigMap or Secret and the checksum of its data."""
-
-    kind: ConfigKind
-    name: str
-    checksum: str
-
-    @property
-    def key(self) -> str:
-        """``configmap/<name>`` or ``secret/<name>``: the key of ``status.trackedConfigs``."""
-        return f"{self.kind}/{self.name}"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Tracking:
-    """The tracked configs of a pod template, and those it references that could not be looked at."""
-
-    refs: tuple[ConfigRef, ...]
-    missing: tuple[tuple[ConfigKind, str], ...]
-
-    @property
-    def keys(self) -> frozenset[str]:
-        return frozenset(ref.key for ref in self.refs)
-
-
-def references(pod_spec: Mapping[str, Any]) -> dict[tuple[ConfigKind, str], bool]:
-    """Every ConfigMap and Secret ``pod_spec`` reads, and whether the pods need it (the reference is not
-    ``optional``); when one is referenced several times the last reference says."""
-    found: dict[tuple[ConfigKind, str], bool] = {}
-    for kind, holder, field in _slots(pod_spec):
-        found[(kind, str(holder[field]))] = not holder.get("optional", False)
-    return found
 
 
 def track(pod_spec: Mapping[str, Any], find: Finder) -> Tracking:
-    """The configs of ``pod_spec`` that are tracked, sorted (ConfigMaps first), and the referenced ones ``find``
-    does not know."""
-    refs: list[ConfigRef] = []
-    missing: list[tuple[ConfigKind, str]] = []
-    for kind, name in sorted(references(pod_spec)):
-        source = find(KINDS[kind], name)
-        if source is None:
-            missing.append((kind, name))
-        elif _tracked(kind, source):
-            refs.append(ConfigRef(kind, name, checksum(_data(kind, source))))
-    return Tracking(tuple(refs), tuple(missing))
+    """``revision.track``, with unreadable data as a RenderError (the canary's error)."""
+    try:
+        return revision.track(pod_spec, find)
+    except revision.ConfigError as exc:
+        raise meta.RenderError(str(exc)) from exc
 
 
 def primary_pod_spec(pod_spec: Mapping[str, Any], tracked: frozenset[str]) -> Json:
     """A copy of ``pod_spec`` reading the ``-primary`` copy of every tracked config (keys as ConfigRef.key)."""
     spec: Json = copy.deepcopy(dict(pod_spec))
-    for kind, holder, field in _slots(spec):
+    for kind, holder, field in slots(spec):
         if f"{kind}/{holder[field]}" in tracked:
             holder[field] = f"{holder[field]}-primary"
     return spec
@@ -100,7 +57,7 @@ def primary_config(canary: Canary, source: Mapping[str, Any]) -> Json:
     copied: Json = {"apiVersion": "v1", "kind": kind, "metadata": meta.object_meta(canary, name)}
     if kind == "Secret":
         copied["type"] = source.get("type") or "Opaque"
-        data = _data("secret", source)
+        data = _secret_data(source)
         if data:
             copied["data"] = data
         return copied
@@ -110,65 +67,8 @@ def primary_config(canary: Canary, source: Mapping[str, Any]) -> Json:
     return copied
 
 
-def checksum(data: Mapping[str, str] | None) -> str:
-    """Flagger's checksum of a config's data: sha256 of Go's ``json.Marshal`` output, first 8 bytes in hex."""
-    return hashlib.sha256(_go_json(dict(data) if data else None).encode()).hexdigest()[:16]
-
-
-def _go_json(value: Any) -> str:
-    # Go sorts map keys, adds no spaces, and escapes <, >, & and the two JavaScript line separators.
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
-        text = text.replace(char, escape)
-    return text.replace("\u2029", "\\u2029")
-
-
-def _tracked(kind: ConfigKind, source: Mapping[str, Any]) -> bool:
-    annotations = (source.get("metadata") or {}).get("annotations") or {}
-    if str(annotations.get(TRACKING_ANNOTATION, "")).startswith("disable"):
-        return False
-    return kind == "configmap" or (source.get("type") or "Opaque") in TRACKED_SECRET_TYPES
-
-
-def _data(kind: ConfigKind, source: Mapping[str, Any]) -> dict[str, str]:
-    """The data as the API server stores it: a Secret's values base64-encoded, ``stringData`` merged in."""
-    data = {str(k): str(v) for k, v in (source.get("data") or {}).items()}
-    if kind == "configmap":
-        return data
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        try:
-            raw = base64.b64decode("".join(value.split()), validate=True)
-        except binascii.Error as exc:
-            name = meta.name_of(source)
-            raise meta.RenderError(f"Secret {name}: data.{key} is not base64 ({exc})") from exc
-        out[key] = base64.b64encode(raw).decode()
-    for key, text in (source.get("stringData") or {}).items():
-        out[str(key)] = base64.b64encode(str(text).encode()).decode()
-    return out
-
-
-def _slots(pod_spec: Mapping[str, Any]) -> Iterator[tuple[ConfigKind, dict[str, Any], str]]:
-    """Each place a pod spec names a config: ``(kind, the mapping holding the name, the name's key)``."""
-    for volume in pod_spec.get("volumes") or []:
-        if isinstance(volume.get("configMap"), dict) and "name" in volume["configMap"]:
-            yield "configmap", volume["configMap"], "name"
-        if isinstance(volume.get("secret"), dict) and "secretName" in volume["secret"]:
-            yield "secret", volume["secret"], "secretName"
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            if isinstance(source.get("configMap"), dict) and "name" in source["configMap"]:
-                yield "configmap", source["configMap"], "name"
-            if isinstance(source.get("secret"), dict) and "name" in source["secret"]:
-                yield "secret", source["secret"], "name"
-    for container in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
-        for env in container.get("env") or []:
-            value_from = env.get("valueFrom") or {}
-            if isinstance(value_from.get("configMapKeyRef"), dict) and "name" in value_from["configMapKeyRef"]:
-                yield "configmap", value_from["configMapKeyRef"], "name"
-            elif isinstance(value_from.get("secretKeyRef"), dict) and "name" in value_from["secretKeyRef"]:
-                yield "secret", value_from["secretKeyRef"], "name"
-        for env_from in container.get("envFrom") or []:
-            if isinstance(env_from.get("configMapRef"), dict) and "name" in env_from["configMapRef"]:
-                yield "configmap", env_from["configMapRef"], "name"
-            elif isinstance(env_from.get("secretRef"), dict) and "name" in env_from["secretRef"]:
-                yield "secret", env_from["secretRef"], "name"
+def _secret_data(source: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        return revision.data_of("secret", source)
+    except revision.ConfigError as exc:
+        raise meta.RenderError(str(exc)) from exc

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from canaryflow.api import istio
 from canaryflow.api.canary import Canary, SessionAffinity
@@ -112,7 +111,7 @@ def http_routes(canary: Canary, routes: Routes, cookies: Cookies) -> list[Json]:
     service_match = list(svc.match or [])
     if analysis.match:
         return [
-            _route(canary, merge_matches(analysis.match, service_match), routes),
+            _route(canary, istio.merge_matches(analysis.match, service_match), routes),
             _route(canary, service_match, Routes(routes.primary, 0), canary_destination=False),
         ]
     weighted = _route(canary, service_match, routes)
@@ -126,30 +125,11 @@ def http_routes(canary: Canary, routes: Routes, cookies: Cookies) -> list[Json]:
     if routes.canary > 0:
         return [*_sticky_routes(canary, affinity, cookies, weighted), weighted]
     if cookies.previous:
-        expiring = _route(canary, merge_matches([_cookie_match(cookies.previous)], service_match), routes)
+        expiring = _route(canary, istio.merge_matches([_cookie_match(cookies.previous)], service_match), routes)
         response = expiring.setdefault("headers", {}).setdefault("response", {})
         response.setdefault("add", {})[SET_COOKIE_HEADER] = f"{cookies.previous}; Max-Age=-1"
         return [expiring, weighted]
     return [weighted]
-
-
-def merge_matches(
-    canary: Sequence[istio.HTTPMatchRequest], defaults: Sequence[istio.HTTPMatchRequest]
-) -> list[istio.HTTPMatchRequest]:
-    """Flagger's mergeMatchConditions: each ``service.match`` entry once per ``analysis.match`` entry, with that
-    entry's ``headers`` and ``sourceLabels``; its other fields are not carried over. No defaults: ``canary``."""
-    if not defaults:
-        return list(canary)
-    merged: list[istio.HTTPMatchRequest] = []
-    for c in canary:
-        for d in defaults:
-            update: dict[str, Any] = {}
-            if c.headers is not None:
-                update["headers"] = c.headers
-            if c.source_labels is not None:
-                update["source_labels"] = c.source_labels
-            merged.append(d.model_copy(update=update))
-    return merged
 
 
 def build_cookie(affinity: SessionAffinity, cookie: str, max_age: int) -> str:
@@ -179,12 +159,12 @@ def _sticky_routes(canary: Canary, affinity: SessionAffinity, cookies: Cookies, 
     names = meta.ServiceNames.of(canary)
     max_age = affinity.max_age or 86400
     _set_cookie(by_host[names.canary], build_cookie(affinity, cookies.canary, max_age))
-    sticky = [_route(canary, merge_matches([_cookie_match(cookies.canary)], service_match), Routes(0, 100))]
+    sticky = [_route(canary, istio.merge_matches([_cookie_match(cookies.canary)], service_match), Routes(0, 100))]
     if affinity.primary_cookie_name:
         # The primary's cookie lives one analysis interval: the next step re-draws who stays on the primary.
         interval = int(parse_duration(canary.spec.effective_analysis.interval))
         _set_cookie(by_host[names.primary], build_cookie(affinity, cookies.primary, interval))
-        primary_match = merge_matches([_cookie_match(cookies.primary)], service_match)
+        primary_match = istio.merge_matches([_cookie_match(cookies.primary)], service_match)
         sticky.append(_route(canary, primary_match, Routes(100, 0)))
     return sticky
 

@@ -37,7 +37,7 @@ def canary_routes(state: CanaryRouting, where: str) -> list[Json]:
     analysis = canary.spec.effective_analysis
     service_match = canary.spec.service.match
     if analysis.match:
-        ab_match = merge_matches(analysis.match, service_match)
+        ab_match = istio.merge_matches(analysis.match, service_match)
         return [
             *_routes(AB, _matches(ab_match, where, state), state, _weighted(state, routes.primary, routes.canary)),
             *_routes(PRIMARY_ONLY, _matches(service_match, where, state), state, {"cluster": state.primary_cluster}),
@@ -61,24 +61,6 @@ def canary_routes(state: CanaryRouting, where: str) -> list[Json]:
             route.setdefault("response_headers_to_add", []).append(expire)
             sticky.append(route)
     return sticky + main
-
-
-def merge_matches(
-    canary: list[istio.HTTPMatchRequest], defaults: list[istio.HTTPMatchRequest] | None
-) -> list[istio.HTTPMatchRequest]:
-    """Flagger's mergeMatchConditions: each default match with the canary match's headers and source labels."""
-    if not defaults:
-        return list(canary)
-    merged = []
-    for c in canary:
-        for d in defaults:
-            update: dict[str, Any] = {}
-            if c.headers is not None:
-                update["headers"] = c.headers
-            if c.source_labels is not None:
-                update["source_labels"] = c.source_labels
-            merged.append(d.model_copy(update=update))
-    return merged
 
 
 def route_match(match: istio.HTTPMatchRequest) -> Json:
@@ -163,7 +145,7 @@ def _cookie_routes(kind: str, state: CanaryRouting, cookie: str, where: str, act
     name, _, value = cookie.partition("=")
     regex = f".*{re.escape(name)}.*{re.escape(value)}.*"
     cookie_match = istio.HTTPMatchRequest(headers={"cookie": istio.StringMatch(regex=regex)})
-    matches = merge_matches([cookie_match], state.canary.spec.service.match)
+    matches = istio.merge_matches([cookie_match], state.canary.spec.service.match)
     return _routes(kind, _matches(matches, where, state), state, action)
 
 

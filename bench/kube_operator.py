@@ -25,22 +25,16 @@ A run takes about 4 minutes with the defaults (most of it initializing 1,000 can
 depend on what else the machine runs: the load average at the start is printed. Every process started here
 is stopped by its PID.
 
-Run: .venv/bin/python bench/operator.py [--idle-canaries 50] [--canaries 1000] [--interval 10] [--ticks 6]
+Run: .venv/bin/python bench/kube_operator.py [--idle-canaries 50] [--canaries 1000] [--interval 10] [--ticks 6]
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file's name is also the standard library's `operator` module, which `python bench/operator.py` would
-# shadow (the script's directory comes first on sys.path): take the directory off; it is appended below.
-if sys.path and sys.path[0] in ("", os.path.dirname(os.path.realpath(__file__))):
-    sys.path.pop(0)
-
 import argparse
 import asyncio
 import contextlib
+import os
+import sys
 import tempfile
 import time
 from collections import Counter
