@@ -64,7 +64,7 @@ def test_defaults_are_documented_values() -> None:
     doc["spec"]["analysis"]["judge"] = {}
     judge = Canary.model_validate(doc).spec.effective_analysis.judge
     assert judge is not None
-    assert (judge.alpha, judge.tests, judge.interval, judge.margin) == (0.05, ["errors", "latency", "slo"], "5s", 1.0)
+    assert (judge.alpha, judge.tests, judge.interval, judge.margin) == (0.05, ["errors", "latency", "slo"], "5s", 0.5)
     assert judge.counts.requests == "istio_requests_total"
 
 

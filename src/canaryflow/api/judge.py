@@ -53,7 +53,7 @@ class CanaryJudge(Model):
     #: ``slo`` adds evidence only while the primary serves nothing (e.g. the seed's load test hits the canary alone).
     tests: list[TestName] = Field(default_factory=lambda: [t.value for t in JudgeTest])
     #: "Not worse" means: the canary's error rate exceeds the primary's by less than this many percentage points.
-    margin: float = Field(1.0, ge=0, le=100)
+    margin: float = Field(0.5, ge=0, le=100)
     #: Step as soon as the judge has shown the canary not worse (at confidence 1 - alpha), not only every interval.
     early_steps: bool = True
     #: How often the judge looks at the counts (the metrics' resolution, not analysis.interval).
