@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.api.timestamps import rfc3339
 
 Condition = dict[str, Any]
@@ -44,10 +45,10 @@ def find(status: dict[str, Any], kind: str) -> Condition | None:
 
 
 def is_ready(status: dict[str, Any]) -> bool:
-    cond = find(status, "Ready")
+    cond = find(status, flux.READY)
     return cond is not None and cond.get("status") == "True"
 
 
 def ready(ok: bool, reason: str, message: str, generation: int, now: float) -> list[Condition]:
     """The conditions of a finished reconcile: ``Ready`` and, on failure, ``Stalled`` stays off (Flux retries)."""
-    return [condition("Ready", ok, reason, message, generation, now)]
+    return [condition(flux.READY, ok, reason, message, generation, now)]

@@ -123,6 +123,10 @@ HEALTH_CHECK_FAILED: Final = "HealthCheckFailed"
 PRUNE_FAILED: Final = "PruneFailed"
 GIT_OPERATION_FAILED: Final = "GitOperationFailed"
 SUSPENDED: Final = "Suspended"
+HEALTH_CHECK_SUCCEEDED: Final = "HealthCheckSucceeded"
+GARBAGE_COLLECTION_SUCCEEDED: Final = "GarbageCollectionSucceeded"
+TOKEN_NOT_FOUND: Final = "TokenNotFound"
+INVALID_POLICY: Final = "InvalidPolicy"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
@@ -30,7 +31,7 @@ async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[s
             _automation(key, s, repo), images, workdir=ctx.workdir / key.namespace / key.name, auth=auth
         )
     except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:
-        await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
+        await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, str(exc))
         return Result.retry(failures, specs.interval(body))
     now = rfc3339(ctx.now())
     status = {
@@ -40,13 +41,13 @@ async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[s
         "lastPushTime": now if sha else previous.get("lastPushTime"),
         "conditions": cond.merge(
             previous.get("conditions") or [],
-            cond.ready(True, "Succeeded", f"pushed commit '{sha}'" if sha else "no updates made", gen, ctx.now()),
+            cond.ready(True, flux.SUCCEEDED, f"pushed commit '{sha}'" if sha else "no updates made", gen, ctx.now()),
         ),
     }
     await ctx.objects.set_status(key, {k: v for k, v in status.items() if v is not None})
     if sha is None:
         return Result(specs.interval(body))
-    await ctx.emit(key, False, "Succeeded", f"pushed commit '{sha[:12]}' to branch '{_push_branch(s, repo)}'")
+    await ctx.emit(key, False, flux.SUCCEEDED, f"pushed commit '{sha[:12]}' to branch '{_push_branch(s, repo)}'")
     return Result(specs.interval(body), (source,))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
@@ -37,7 +38,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
             s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
         )
     except (registry.RegistryError, LookupError, ValueError) as exc:
-        await ctx.not_ready(key, gen, "ReconciliationFailed", str(exc))
+        await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, str(exc))
         return Result.retry(failures, specs.interval(body))
     kept = sorted(tags)
     changed = ctx.tags.get(key) != kept
@@ -47,7 +48,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
         "observedGeneration": gen,
         "canonicalImageName": image,
         "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
         ),
         "lastScanResult": {
             "tagCount": len(kept),
@@ -71,16 +72,16 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
     repo_body = await ctx.objects.get(repo)
     if tags is None or repo_body is None:
         message = f"ImageRepository '{repo.namespace}/{repo.name}' has not been scanned yet"
-        await ctx.not_ready(key, gen, "DependencyNotReady", message)
+        await ctx.not_ready(key, gen, flux.DEPENDENCY_NOT_READY, message)
         return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
     try:
         tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
     except policies.PolicyError as exc:
-        await ctx.not_ready(key, gen, "InvalidPolicy", str(exc))
+        await ctx.not_ready(key, gen, flux.INVALID_POLICY, str(exc))
         return Result(specs.DEPENDENCY_RETRY)
     if tag is None:
         message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
-        await ctx.not_ready(key, gen, "ReconciliationFailed", message)
+        await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, message)
         return Result(specs.DEPENDENCY_RETRY)
     image_name = str(specs.spec(repo_body)["image"])
     latest = f"{image_name}:{tag}"
@@ -90,7 +91,7 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
         "latestImage": latest,
         "latestRef": {"name": image_name, "tag": tag},
         "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
         ),
     }
     old = previous.get("latestImage")
@@ -102,7 +103,7 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
         await ctx.objects.set_status(key, status)
     wake: tuple[Key, ...] = ()
     if old != latest:
-        await ctx.emit(key, False, "Succeeded", message)
+        await ctx.emit(key, False, flux.SUCCEEDED, message)
         wake = tuple(
             Key.of(b) for b in await ctx.objects.list("ImageUpdateAutomation") if Key.of(b).namespace == key.namespace
         )

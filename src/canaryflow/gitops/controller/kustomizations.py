@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
 from canaryflow.gitops.controller.context import Context, Result
@@ -32,16 +33,16 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
     artifact = ctx.artifacts.get(source)
     if artifact is None:
         message = f"Source artifact not found: {source.kind} '{source.namespace}/{source.name}' is not ready"
-        await ctx.not_ready(key, gen, "ArtifactFailed", message)
+        await ctx.not_ready(key, gen, flux.ARTIFACT_FAILED, message)
         return Result(specs.DEPENDENCY_RETRY, (source,))
     waiting = await _unready_dependency(ctx, key, body, artifact.revision)
     if waiting is not None:
-        await ctx.not_ready(key, gen, "DependencyNotReady", waiting)
+        await ctx.not_ready(key, gen, flux.DEPENDENCY_NOT_READY, waiting)
         return Result(specs.DEPENDENCY_RETRY)
     try:
         values = await variables(ctx, key, body)
     except LookupError as exc:
-        await ctx.not_ready(key, gen, "BuildFailed", str(exc))
+        await ctx.not_ready(key, gen, flux.BUILD_FAILED, str(exc))
         return Result(specs.retry_interval(body))
     outcome = await reconcile(
         specs.kustomization_spec(key, body),
@@ -130,8 +131,8 @@ def inventory_of(status: dict[str, Any]) -> list[ObjRef]:
 
 
 #: Event reasons of a finalization, as Flux's controllers name a finished and a failed garbage collection.
-GARBAGE_COLLECTED = "GarbageCollectionSucceeded"
-PRUNE_FAILED = "PruneFailed"
+GARBAGE_COLLECTED = flux.GARBAGE_COLLECTION_SUCCEEDED
+PRUNE_FAILED = flux.PRUNE_FAILED
 
 
 async def finalize_kustomization(ctx: Context, key: Key, body: dict[str, Any], status: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops.controller.context import Context, Result
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
@@ -144,5 +145,5 @@ class GitOpsController:
             raise
         except Exception as exc:  # a bug or an unexpected error: keep this object's loop alive, say why
             log.exception("%s: reconcile failed", key)
-            await self.ctx.emit(key, True, "ReconciliationFailed", f"{type(exc).__name__}: {exc}")
+            await self.ctx.emit(key, True, flux.RECONCILIATION_FAILED, f"{type(exc).__name__}: {exc}")
             return Result(UNEXPECTED_FAILURE.delay(failures + 1), failed=True)

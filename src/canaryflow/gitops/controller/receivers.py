@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller import specs
@@ -30,7 +31,7 @@ async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failu
         status = {
             "observedGeneration": gen,
             "conditions": cond.merge(
-                previous.get("conditions") or [], cond.ready(False, "TokenNotFound", str(exc), gen, ctx.now())
+                previous.get("conditions") or [], cond.ready(False, flux.TOKEN_NOT_FOUND, str(exc), gen, ctx.now())
             ),
         }
         if status != previous:
@@ -42,7 +43,7 @@ async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failu
         "observedGeneration": gen,
         "webhookPath": path,
         "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, "Succeeded", message, gen, ctx.now())
+            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
         ),
     }
     if status != previous:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
@@ -27,14 +28,14 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
             "conditions": cond.merge(
                 previous.get("conditions") or [],
                 [
-                    cond.condition("Ready", False, "GitOperationFailed", message, gen, ctx.now()),
-                    cond.condition("FetchFailed", True, "GitOperationFailed", message, gen, ctx.now()),
+                    cond.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
+                    cond.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
                 ],
             ),
         }
         await ctx.objects.set_status(key, _with_request(status, body))
-        if not cond.find(previous, "FetchFailed"):
-            await ctx.emit(key, True, "GitOperationFailed", message)
+        if not cond.find(previous, flux.FETCH_FAILED):
+            await ctx.emit(key, True, flux.GIT_OPERATION_FAILED, message)
         return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
     ctx.artifacts[key] = artifact
@@ -42,7 +43,8 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
     status = {
         "observedGeneration": gen,
         "conditions": cond.merge(
-            previous.get("conditions") or [], [cond.condition("Ready", True, "Succeeded", message, gen, ctx.now())]
+            previous.get("conditions") or [],
+            [cond.condition(flux.READY, True, flux.SUCCEEDED, message, gen, ctx.now())],
         ),
         "artifact": {
             "revision": artifact.revision,

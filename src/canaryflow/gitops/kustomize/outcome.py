@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from canaryflow.api.flux import common as flux
 from canaryflow.clock import Clock
 from canaryflow.gitops import conditions
 from canaryflow.gitops.kustomize.spec import KustomizationSpec
@@ -42,10 +43,10 @@ class Report:
 
     def succeeded(self, changes: Sequence[Change], inventory: Sequence[ObjRef], health: str | None) -> Outcome:
         message = f"Applied revision: {self.revision}"
-        conditions = [self._condition("Ready", True, "ReconciliationSucceeded", message)]
+        conditions = [self._condition(flux.READY, True, flux.RECONCILIATION_SUCCEEDED, message)]
         if health is not None:
-            conditions.append(self._condition("Healthy", True, "HealthCheckSucceeded", health))
-        return Outcome(True, "ReconciliationSucceeded", message, self.revision, tuple(changes), tuple(inventory),
+            conditions.append(self._condition(flux.HEALTHY, True, flux.HEALTH_CHECK_SUCCEEDED, health))
+        return Outcome(True, flux.RECONCILIATION_SUCCEEDED, message, self.revision, tuple(changes), tuple(inventory),
                        tuple(conditions), applied=True)  # fmt: skip
 
     def failed(
@@ -58,11 +59,11 @@ class Report:
         applied: bool = False,
     ) -> Outcome:
         conditions = [
-            self._condition("Ready", False, reason, message),
-            self._condition("Reconciling", True, "ProgressingWithRetry", message),
+            self._condition(flux.READY, False, reason, message),
+            self._condition(flux.RECONCILING, True, "ProgressingWithRetry", message),
         ]
-        if reason == "HealthCheckFailed":
-            conditions.append(self._condition("Healthy", False, reason, message))
+        if reason == flux.HEALTH_CHECK_FAILED:
+            conditions.append(self._condition(flux.HEALTHY, False, reason, message))
         return Outcome(False, reason, message, self.revision, tuple(changes), tuple(inventory), tuple(conditions),
                        applied=applied)  # fmt: skip
 

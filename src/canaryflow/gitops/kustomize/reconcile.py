@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from canaryflow.api.flux import common as flux
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.build import ArtifactError, BuildError, build
@@ -81,21 +82,21 @@ async def reconcile(
     try:
         applied = await target.apply([o for o in ordered if ObjRef.of(o).id not in skipped], manager=FIELD_MANAGER)
     except ApplyError as exc:
-        return report.failed("ReconciliationFailed", "apply failed, nothing was applied:\n" + "\n".join(exc.problems),
-                             previous)  # fmt: skip
+        problems = "\n".join(exc.problems)
+        return report.failed(flux.RECONCILIATION_FAILED, f"apply failed, nothing was applied:\n{problems}", previous)
     current = tuple(ObjRef.of(obj) for obj in ordered)
     by_id = {change.ref.id: change for change in applied}
     changes = [by_id.get(ref.id) or Change(ref, "skipped") for ref in current]
     pruned, kept, prune_error = await _prune(spec, previous, current, target)
     changes += pruned
     if prune_error:
-        return report.failed("PruneFailed", prune_error, current + kept, changes, applied=True)
+        return report.failed(flux.PRUNE_FAILED, prune_error, current + kept, changes, applied=True)
     checks = tuple(ref for ref in current if ref.id not in skipped) if spec.wait else spec.health_checks
     if not checks:
         return report.succeeded(changes, current, None)
     result = await wait_healthy(target, checks, spec.effective_timeout, report.clock)
     if not result.ok:
-        return report.failed("HealthCheckFailed", result.message, current, changes, applied=True)
+        return report.failed(flux.HEALTH_CHECK_FAILED, result.message, current, changes, applied=True)
     return report.succeeded(changes, current, result.message)
 
 
@@ -108,9 +109,9 @@ def desired(
         if spec.substitutes or variables:
             objects = substitute(objects, {**variables, **spec.substitute}, strict=strict)
     except ArtifactError as exc:
-        raise Failed("ArtifactFailed", str(exc)) from None
+        raise Failed(flux.ARTIFACT_FAILED, str(exc)) from None
     except BuildError as exc:
-        raise Failed("BuildFailed", str(exc)) from None
+        raise Failed(flux.BUILD_FAILED, str(exc)) from None
     extra = cluster_scoped_kinds(objects)
     problems = []
     out = []
@@ -126,7 +127,7 @@ def desired(
         labels = {**(metadata.get("labels") or {}), NAME_LABEL: spec.name, NAMESPACE_LABEL: spec.namespace}
         out.append({**obj, "metadata": {**metadata, "labels": labels}})
     if problems:
-        raise Failed("ReconciliationFailed", "\n".join(problems))
+        raise Failed(flux.RECONCILIATION_FAILED, "\n".join(problems))
     return out
 
 
@@ -159,7 +160,7 @@ def _check_support(objects: Sequence[Mapping[str, Any]], target: Target) -> None
         if support is Support.UNSUPPORTED:
             problems.append(f"{ref}: {message}")
     if problems:
-        raise Failed("ReconciliationFailed", "nothing was applied:\n" + "\n".join(problems))
+        raise Failed(flux.RECONCILIATION_FAILED, "nothing was applied:\n" + "\n".join(problems))
 
 
 async def _prune(
