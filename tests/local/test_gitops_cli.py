@@ -322,7 +322,7 @@ def test_unknown_types_and_names_are_clear_errors(cluster: Cluster) -> None:
 
     code, out = cluster.cli("reconcile", "source", "nope")
     assert code == 1
-    assert "GitRepository 'flux-system/nope' not found" in out, out
+    assert "GitRepository flux-system/nope not found" in out, out
 
     code, out = cluster.cli("tree", "deployment", "backend")
     assert code == 1

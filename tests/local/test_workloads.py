@@ -267,7 +267,7 @@ async def test_an_image_nobody_can_run_is_a_clear_error(cluster: tuple[Cluster, 
 
 async def test_a_missing_target_is_an_error(cluster: tuple[Cluster, ProcessWorkloads]) -> None:
     _, workloads = cluster
-    with pytest.raises(WorkloadError, match="deployment prod/backend not found"):
+    with pytest.raises(WorkloadError, match="Deployment prod/backend not found"):
         await workloads.revision(CANARY)
 
 

@@ -27,6 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from canaryflow.cli.client import CliError, Runtime, sources
+from canaryflow.cli.options import UNWRAPPED
+from canaryflow.cli.progress import waiting
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "gitops-istio"
 
@@ -188,16 +190,18 @@ class Demo:
 
 
 def run(out: TextIO, root: Path = EXAMPLES, time_scale: float = 0.2, keep: bool = False) -> int:
-    console = Console(file=out, width=130)
+    console = Console(file=out, width=130 if out.isatty() else UNWRAPPED, soft_wrap=not out.isatty())
     work = Path(tempfile.mkdtemp(prefix="canaryflow-demo-"))
     console.print(f"[bold]canaryflow demo[/bold]: the seed scenario on a copy of {root} (state in {work}/state)")
     demo = Demo(root, work, console, time_scale)
     results: list[Outcome] = []
     try:
-        demo.runtime.start(time_scale=time_scale, min_interval=10.0)
+        with waiting("starting the runtime"):
+            demo.runtime.start(time_scale=time_scale, min_interval=10.0)
         for step in (demo.first_deploy, demo.progressive, demo.ab_test, demo.rollback, demo.judged_rollback):
             console.print(f"[bold]{step.__name__.replace('_', ' ')}[/bold]")
-            results.append(step())
+            with waiting(step.__name__.replace("_", " ")):
+                results.append(step())
     except (CliError, httpx.HTTPError, KeyError) as exc:
         console.print(f"[red]demo stopped: {exc}[/red]")
     finally:

@@ -4,16 +4,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
+from canaryflow.cli import view
 from canaryflow.cli.client import CliError, Runtime
-from canaryflow.local.gitops_api import RECONCILE_TIMEOUT
+from canaryflow.cli.options import StateDir, fail, flag, out
+from canaryflow.cli.progress import waiting
+from canaryflow.local.gitops_api import KINDS, RECONCILE_TIMEOUT
 
 #: What ``get`` lists, by the word users type; ``images`` lists the three image kinds.
 LISTINGS = {
@@ -30,8 +30,10 @@ DEFAULT_NAMESPACE = "flux-system"
 #: How long ``reconcile`` waits for the runtime's answer: a little more than the runtime waits for the reconcile.
 RECONCILE_WAIT = RECONCILE_TIMEOUT + 10
 
-StateDir = Annotated[str | None, typer.Option("--state-dir", envvar="CANARYFLOW_STATE_DIR", show_default=False)]
-Namespace = Annotated[str, typer.Option("-n", "--namespace")]
+Namespace = Annotated[str, typer.Option("-n", "--namespace", metavar="NAMESPACE", help="The object's namespace.")]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="The object's name.")]
+#: The kind of each plural ``get`` lists.
+KIND_OF = {plural: kind for plural, kind in KINDS.items() if plural.endswith("s") and plural != "sources"}
 
 
 def bootstrap(url: str, branch: str, path: str, interval: str = "1m0s") -> str:
@@ -54,32 +56,21 @@ def bootstrap(url: str, branch: str, path: str, interval: str = "1m0s") -> str:
     return yaml.safe_dump_all([namespace, repo, kustomization], sort_keys=False)
 
 
-def show(runtime: Runtime, what: str, namespace: str | None, output: str | None, console: Console) -> None:
-    for plural in LISTINGS[what]:
-        listing = runtime.json("GET", f"/gitops/{plural}", params={"namespace": namespace} if namespace else {})
-        if output in ("json", "yaml"):
-            text = json.dumps(listing, indent=2) if output == "json" else yaml.safe_dump(listing, sort_keys=False)
-            typer.echo(text)
-            continue
-        console.print(table(plural, listing["items"]))
-
-
-def table(plural: str, items: list[dict[str, Any]]) -> Table:
-    grid = Table(title=plural if plural.startswith("image") else None, box=None, pad_edge=False)
-    for column in ("NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"):
-        grid.add_column(column, overflow="fold")
+def rows(plural: str, items: list[dict[str, Any]]) -> view.Rows:
+    found = []
     for item in items:
         status = item.get("status") or {}
         ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        grid.add_row(
+        found.append((
             item["metadata"]["namespace"],
             item["metadata"]["name"],
             _revision(plural, status),
             str(bool((item.get("spec") or {}).get("suspend"))),
-            ready.get("status", "Unknown"),
-            ready.get("message", "not reconciled yet"),
-        )
-    return grid
+            str(ready.get("status", "Unknown")),
+            " ".join(str(ready.get("message", "not reconciled yet")).split()),
+        ))  # fmt: skip
+    columns = ("NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE")
+    return view.Rows(columns, found, [f"{plural}/{view.key(i)}" for i in items])
 
 
 def _revision(plural: str, status: dict[str, Any]) -> str:
@@ -98,13 +89,15 @@ def _revision(plural: str, status: dict[str, Any]) -> str:
     return str(status.get("webhookPath") or "")
 
 
-def register(app: typer.Typer, console: Console, fail: Any) -> None:
+def register(app: typer.Typer) -> None:
     @app.command()
     def reconcile(
-        kind: Annotated[str, typer.Argument(help="source | kustomization | image | imagepolicy | receiver")],
-        name: str,
+        kind: Annotated[
+            str, typer.Argument(metavar="KIND", help="source | kustomization | image | imagepolicy | receiver")
+        ],
+        name: Name,
         namespace: Namespace = DEFAULT_NAMESPACE,
-        with_source: Annotated[bool, typer.Option("--with-source", help="Fetch the source first.")] = False,
+        with_source: Annotated[bool, flag("--with-source", help="Fetch the source first.")] = False,
         state_dir: StateDir = None,
     ) -> None:
         """Reconcile a Flux object now and wait for the result (``flux reconcile``)."""
@@ -113,15 +106,16 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
             raise fail(CliError(f"cannot reconcile {kind!r}: one of {', '.join(sorted(RECONCILABLE))}"))
         try:
             params = {"with_source": "1"} if with_source else {}
-            data = Runtime(state_dir).json(
-                "POST", f"/gitops/{plural}/{namespace}/{name}/reconcile", params=params, timeout=RECONCILE_WAIT
-            )
+            with waiting(f"reconciling {kind} {namespace}/{name}"):
+                data = Runtime(state_dir).json(
+                    "POST", f"/gitops/{plural}/{namespace}/{name}/reconcile", params=params, timeout=RECONCILE_WAIT
+                )
         except CliError as exc:
             raise fail(exc) from None
         ready: dict[str, Any] = next(
             (c for c in data["status"].get("conditions") or [] if c.get("type") == "Ready"), {}
         )
-        console.print(f"{kind} {namespace}/{name}: {ready.get('message', 'reconciled')}")
+        out().print(f"{kind} {namespace}/{name}: {ready.get('message', 'reconciled')}")
         if ready.get("status") != "True":
             raise typer.Exit(1)
 
@@ -136,34 +130,34 @@ def register(app: typer.Typer, console: Console, fail: Any) -> None:
 
     @app.command()
     def tree(
-        kind: Annotated[str, typer.Argument(help="kustomization")],
-        name: str,
+        kind: Annotated[str, typer.Argument(metavar="kustomization", help="kustomization")],
+        name: Name,
         namespace: Namespace = DEFAULT_NAMESPACE,
         state_dir: StateDir = None,
     ) -> None:
         """The objects a Kustomization applied (its inventory)."""
         data = kustomization_view("tree", kind, name, namespace, state_dir)
-        console.print(f"Kustomization/{namespace}/{name}")
+        out().print(f"Kustomization/{namespace}/{name}")
         entries = data["entries"]
         for i, entry in enumerate(entries):
             ns, obj, _group, kind_ = str(entry["id"]).split("_", 3)
             branch = "└──" if i == len(entries) - 1 else "├──"
             provided = " (provided by the local runtime)" if entry.get("provided") else ""
-            console.print(f"{branch} {kind_}/{ns + '/' if ns else ''}{obj}{provided}", markup=False)
+            out().print(f"{branch} {kind_}/{ns + '/' if ns else ''}{obj}{provided}", markup=False)
 
     @app.command()
     def diff(
-        kind: Annotated[str, typer.Argument(help="kustomization")],
-        name: str,
+        kind: Annotated[str, typer.Argument(metavar="kustomization", help="kustomization")],
+        name: Name,
         namespace: Namespace = DEFAULT_NAMESPACE,
         state_dir: StateDir = None,
     ) -> None:
         """What applying the Kustomization's current revision would change; exit code 1 when anything would."""
         data = kustomization_view("diff", kind, name, namespace, state_dir)
         for difference in data["differences"]:
-            console.print(f"► {difference['object']} {difference['action']}", markup=False)
+            out().print(f"► {difference['object']} {difference['action']}", markup=False)
             for line in difference.get("lines") or []:
-                console.print(f"  {line}", markup=False)
+                out().print(f"  {line}", markup=False)
         if data["differences"]:
             raise typer.Exit(1)
-        console.print("no differences")
+        out().print("no differences")

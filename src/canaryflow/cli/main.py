@@ -8,19 +8,38 @@ from typing import Annotated
 import typer
 
 from canaryflow import __version__
+from canaryflow.cli.options import output_option
 
 app = typer.Typer(
     name="canaryflow",
     help="Progressive delivery (canary, A/B, blue/green, mirroring) with Flagger-compatible manifests.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 Files = Annotated[
     list[str],
-    typer.Option("-f", "--filename", help="File, directory or - (stdin); repeatable.", show_default=False),
-]
+    typer.Option("-f", "--filename", metavar="PATH", help="File, directory or - (stdin); repeatable.",
+                 show_default=False),
+]  # fmt: skip
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", metavar="", is_eager=True, callback=_print_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """Progressive delivery (canary, A/B, blue/green, mirroring) with Flagger-compatible manifests."""
 
 
 @app.command()
@@ -50,22 +69,27 @@ def simulate(
     filename: Files,
     value: Annotated[
         list[str] | None,
-        typer.Option("--value", help="metric=VALUE or metric=V1,V2,... (tick by tick); repeatable."),
+        typer.Option(
+            "--value", metavar="METRIC=V[,V...]", help="A metric's value, or values tick by tick; repeatable."
+        ),
     ] = None,
     gate: Annotated[
         list[str] | None,
-        typer.Option("--gate", help="webhook=closed|open or webhook=closed,closed,open; repeatable."),
+        typer.Option("--gate", metavar="WEBHOOK=open|closed[,...]", help="A gate's answer tick by tick; repeatable."),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Canary name when the files hold several.")] = None,
-    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="Canary name when the files hold several.")] = None,
+    output: Annotated[str, output_option("table", "json", "yaml")] = "table",
     rps: Annotated[
-        float | None, typer.Option(help="Simulate Poisson traffic at this rate and compare with and without the judge.")
+        float | None,
+        typer.Option(metavar="RATE", help="Simulate Poisson traffic at this rate; compare with and without the judge."),
     ] = None,
-    baseline_error: Annotated[float, typer.Option(help="The primary's error rate, with --rps (0.001: 0.1 %).")] = 0.001,
+    baseline_error: Annotated[
+        float, typer.Option(metavar="RATE", help="The primary's error rate, with --rps (0.001: 0.1 %).")
+    ] = 0.001,
     fault: Annotated[
-        str, typer.Option(help="The canary's fault, with --rps: healthy, errors×K or latency+P%.")
+        str, typer.Option(metavar="FAULT", help="The canary's fault, with --rps: healthy, errors×K or latency+P%.")
     ] = "healthy",
-    runs: Annotated[int, typer.Option(help="Seeded runs per policy, with --rps.")] = 20,
+    runs: Annotated[int, typer.Option(metavar="N", help="Seeded runs per policy, with --rps.")] = 20,
 ) -> None:
     """Predict a release's rollout with the real engine on simulated time: every tick, the outcome, the time
     it takes and the canary's traffic exposure. With --rps: many seeded runs on simulated traffic, with and
@@ -88,9 +112,9 @@ def simulate(
 @app.command()
 def demo(
     time_scale: Annotated[
-        float, typer.Option(help="Shorten analysis intervals (0.2: the seed's 15s become 3s).")
+        float, typer.Option(metavar="FACTOR", help="Shorten analysis intervals (0.2: the seed's 15s become 3s).")
     ] = 0.2,
-    keep: Annotated[bool, typer.Option(help="Keep the working copy and state directory.")] = False,
+    keep: Annotated[bool, typer.Option(metavar="", help="Keep the working copy and state directory.")] = False,
 ) -> None:
     """Run the seed scenario on the local runtime: progressive canary, A/B test, rollback of a faulty release."""
     from canaryflow.cli import demo as demo_command
@@ -105,8 +129,12 @@ app.add_typer(kube, name="kube")
 @kube.command("render")
 def kube_render(
     filename: Files,
-    weight: Annotated[int, typer.Option(help="The canary's share of traffic to render (0..100).")] = 0,
-    phase: Annotated[str, typer.Option(help="Canary phase (default: Initialized at 0, Progressing above).")] = "",
+    weight: Annotated[
+        int, typer.Option(metavar="PERCENT", help="The canary's share of traffic to render (0..100).")
+    ] = 0,
+    phase: Annotated[
+        str, typer.Option(metavar="PHASE", help="Canary phase (default: Initialized at 0, Progressing above).")
+    ] = "",
 ) -> None:
     """Print, offline, every object the operator would create or patch for these manifests (a YAML stream)."""
     from canaryflow.kube.render import cli as render_cli

@@ -52,8 +52,12 @@ def register(app: typer.Typer) -> None:
         slack_url: Annotated[
             str | None, typer.Option(envvar="CANARYFLOW_SLACK_URL", help="Global Slack webhook.")
         ] = None,
-        slack_channel: Annotated[str | None, typer.Option(envvar="CANARYFLOW_SLACK_CHANNEL")] = None,
-        slack_user: Annotated[str | None, typer.Option(envvar="CANARYFLOW_SLACK_USER")] = None,
+        slack_channel: Annotated[
+            str | None, typer.Option(envvar="CANARYFLOW_SLACK_CHANNEL", help="Channel of the global Slack webhook.")
+        ] = None,
+        slack_user: Annotated[
+            str | None, typer.Option(envvar="CANARYFLOW_SLACK_USER", help="User name the Slack messages are sent as.")
+        ] = None,
         msteams_url: Annotated[
             str | None, typer.Option(envvar="CANARYFLOW_MSTEAMS_URL", help="Global Microsoft Teams webhook.")
         ] = None,

@@ -6,11 +6,14 @@ import asyncio
 import json
 from typing import TextIO
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
 from canaryflow.api.canary import Canary
+from canaryflow.api.suggest import closest
 from canaryflow.api.validate import validate_paths
+from canaryflow.cli.options import UNWRAPPED
 from canaryflow.control.simulate import Prediction, Script, simulate
 
 
@@ -56,20 +59,39 @@ def pick(files: list[str], name: str | None) -> Canary:
     return canaries[0]
 
 
+def check_names(canary: Canary, values: dict[str, Script], gates: dict[str, list[bool]]) -> None:
+    """A --value or --gate naming no metric or webhook of the canary would be ignored: it is an error."""
+    analysis = canary.spec.effective_analysis
+    for flag, given, names in (("--value", values, [m.name for m in analysis.metrics or []]),
+                               ("--gate", gates, [w.name for w in analysis.webhooks or []])):  # fmt: skip
+        for name in given:
+            if name not in names:
+                what = "metric" if flag == "--value" else "webhook"
+                near = closest(name, names)
+                hint = f"; did you mean {near}?" if near else f"; its {what}s: {', '.join(names) or 'none'}"
+                raise UsageError(f"{flag} {name}: {canary.key} has no {what} {name!r}{hint}")
+
+
 def run(
     files: list[str], values: list[str], gates: list[str], name: str | None, output: str, out: TextIO, err: TextIO
 ) -> int:
     try:
         canary = pick(files, name)
-        prediction = asyncio.run(simulate(canary, parse_values(values), parse_gates(gates)))
+        scripted, answers = parse_values(values), parse_gates(gates)
+        check_names(canary, scripted, answers)
+        prediction = asyncio.run(simulate(canary, scripted, answers))
     except UsageError as exc:
         err.write(f"error: {exc}\n")
         return 2
     if output == "json":
         json.dump(as_json(canary, prediction), out, indent=2)
         out.write("\n")
+    elif output == "yaml":
+        yaml.safe_dump(as_json(canary, prediction), out, sort_keys=False)
     else:
-        render(canary, prediction, Console(file=out, width=140))
+        render(
+            canary, prediction, Console(file=out, width=140 if out.isatty() else UNWRAPPED, soft_wrap=not out.isatty())
+        )
     return 0 if prediction.outcome in ("Succeeded", "Failed") else 1
 
 

@@ -11,6 +11,7 @@ import json
 import re
 from typing import TextIO
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -63,9 +64,9 @@ def run(canary: Canary, rps: float, baseline_error: float, fault_text: str, runs
             "failedRequests": round(summary.failed_requests),
             ("falseRollbackRate" if healthy else "missRate"): misjudged / summary.runs,
         })  # fmt: skip
-    if output == "json":
-        json.dump({"canary": canary.key, "rps": rps, "baselineError": baseline_error, "results": rows}, out, indent=2)
-        out.write("\n")
+    if output in ("json", "yaml"):
+        data = {"canary": canary.key, "rps": rps, "baselineError": baseline_error, "results": rows}
+        out.write(json.dumps(data, indent=2) + "\n" if output == "json" else yaml.safe_dump(data, sort_keys=False))
         return 0
     table = Table(title=f"{canary.key} at {rps:g} req/s, {baseline_error:.2%} baseline errors, fault {fault_text}")
     rate = "false rollbacks" if healthy else "misses"

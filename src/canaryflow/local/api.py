@@ -6,6 +6,7 @@ apiVersion, kind, metadata, spec and status), so scripts written against kubectl
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -14,20 +15,33 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from canaryflow.api import loader
-from canaryflow.api.status import CanaryStatus
+from canaryflow.api.status import Phase
 from canaryflow.control.web import metrics_app
 from canaryflow.engine.machine import Operation
-from canaryflow.local import gitops_api
+from canaryflow.local import gitops_api, snapshot
 from canaryflow.local.objects import Rejected
 
 if TYPE_CHECKING:
     from canaryflow.local.runtime import LocalRuntime
 
-KINDS = {
-    "canaries": "Canary", "canary": "Canary", "deployments": "Deployment", "deployment": "Deployment",
-    "services": "Service", "service": "Service", "metrictemplates": "MetricTemplate",
-    "alertproviders": "AlertProvider", "configmaps": "ConfigMap", "secrets": "Secret",
+#: Where each operation applies (the engine ignores it elsewhere, with a warning that would replace the message).
+APPLIES = {
+    Operation.PROMOTE: frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.WAITING}),
+    Operation.ABORT: frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.WAITING}),
+    Operation.RETRY: frozenset({Phase.FAILED}),
 }  # fmt: skip
+
+
+def refusal(operation: Operation, key: str, phase: Phase) -> str | None:
+    """Why ``operation`` cannot apply to a canary in ``phase`` (None when it can): said at once, with 409,
+    instead of queueing an operation the engine would ignore."""
+    if phase in APPLIES[operation]:
+        return None
+    if operation is Operation.RETRY:
+        return f"cannot retry canary {key}: it is {phase}; retry re-runs the analysis of a Failed revision"
+    if phase in (Phase.PROMOTING, Phase.FINALISING):
+        return f"cannot {operation} canary {key}: it is {phase}, the analysis is over"
+    return f"cannot {operation} canary {key}: it is {phase}, no analysis is running"
 
 
 def build(runtime: LocalRuntime) -> Starlette:
@@ -37,6 +51,7 @@ def build(runtime: LocalRuntime) -> Starlette:
                 "endpoints": runtime.endpoints(),
                 "processes": runtime.process_health(),
                 "canaries": runtime.scheduler.keys,
+                "pid": os.getpid(),
             }
         )
 
@@ -47,27 +62,23 @@ def build(runtime: LocalRuntime) -> Starlette:
         return await _change(request, runtime, delete=True)
 
     async def objects(request: Request) -> Response:
-        kind = KINDS.get(request.path_params["kind"])
+        kind = snapshot.KINDS.get(request.path_params["kind"])
         if kind is None:
-            return JSONResponse({"error": f"unknown resource type {request.path_params['kind']!r}; known: "
-                                 + ", ".join(sorted(set(KINDS)))}, status_code=404)  # fmt: skip
+            return JSONResponse({"error": snapshot.unknown_kind(request.path_params["kind"], snapshot.KINDS)}, 404)
         namespace = request.query_params.get("namespace") or None
         items = await listing(runtime, kind, namespace)
         name = request.query_params.get("name")
         if name is not None:
             items = [i for i in items if i["metadata"]["name"] == name]
             if not items:
-                return JSONResponse({"error": f"{kind.lower()} {name!r} not found"}, status_code=404)
-        return JSONResponse({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+                return JSONResponse({"error": snapshot.not_found(kind, namespace or "", name)}, status_code=404)
+        return JSONResponse(snapshot.as_list(items))
 
     async def events(request: Request) -> Response:
         canary = request.query_params.get("canary") or None
+        namespace = request.query_params.get("namespace") or None
         limit = int(request.query_params.get("limit", "100"))
-        found = await runtime.events.recent(canary, limit)
-        return JSONResponse(
-            [{"time": e.time, "object": e.canary, "type": e.type.value, "reason": e.reason, "message": e.message}
-             for e in found]
-        )  # fmt: skip
+        return JSONResponse(await snapshot.recent_events(runtime.events, canary, namespace, limit))
 
     async def operate(request: Request) -> Response:
         key = f"{request.path_params['namespace']}/{request.path_params['name']}"
@@ -76,7 +87,11 @@ def build(runtime: LocalRuntime) -> Starlette:
         except ValueError:
             return JSONResponse({"error": "operation must be promote, abort or retry"}, status_code=400)
         if key not in runtime.scheduler.keys:
-            return JSONResponse({"error": f"canary {key} not found"}, status_code=404)
+            return JSONResponse({"error": snapshot.not_found("Canary", *key.split("/", 1))}, status_code=404)
+        stored = await runtime.status_store.load(key)
+        reason = refusal(operation, key, stored.status.phase if stored else Phase.INITIALIZING)
+        if reason is not None:
+            return JSONResponse({"error": reason}, status_code=409)
         await runtime.status_store.request(key, operation)
         runtime.scheduler.wake(key)
         return JSONResponse({"canary": key, "operation": operation.value, "accepted": True})
@@ -125,9 +140,6 @@ async def listing(runtime: LocalRuntime, kind: str, namespace: str | None) -> li
         return runtime.services(namespace)
     if kind == "Deployment":
         return runtime.deployments(namespace)
-    items = runtime.objects.list(kind, namespace)
     if kind == "Canary":
-        for item in items:
-            stored = await runtime.status_store.load(f"{item['metadata']['namespace']}/{item['metadata']['name']}")
-            item["status"] = (stored.status if stored else CanaryStatus()).to_dict()
-    return items
+        return await snapshot.canaries_with_status(runtime.objects, runtime.status_store, namespace)
+    return runtime.objects.list(kind, namespace)

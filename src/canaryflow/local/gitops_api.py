@@ -16,6 +16,7 @@ from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.controller.receivers import targets as receiver_targets
 from canaryflow.gitops.kustomize import inventory
 from canaryflow.gitops.target.base import Support
+from canaryflow.local import snapshot
 
 if TYPE_CHECKING:
     from canaryflow.local.runtime import LocalRuntime
@@ -42,11 +43,7 @@ def routes(runtime: LocalRuntime) -> list[Route]:
                 {"error": f"unknown GitOps resource type {request.path_params['kind']!r}; known: {known}"}, 404
             )
         namespace = request.query_params.get("namespace") or None
-        items = []
-        for body in runtime.objects.list(kind, namespace):
-            meta = body["metadata"]
-            items.append({**body, "status": runtime.objects.status(kind, meta["namespace"], meta["name"])})
-        return JSONResponse({"apiVersion": "v1", "kind": "List", "items": items})
+        return JSONResponse(snapshot.as_list(snapshot.gitops_items(runtime.objects, kind, namespace)))
 
     async def reconcile(request: Request) -> Response:
         key, problem = _key(request)
@@ -116,7 +113,7 @@ def routes(runtime: LocalRuntime) -> list[Route]:
             return None, JSONResponse({"error": f"unknown GitOps resource type {request.path_params['kind']!r}"}, 404)
         key = Key(kind, request.path_params["namespace"], request.path_params["name"])
         if runtime.objects.get(kind, key.namespace, key.name) is None:
-            return None, JSONResponse({"error": f"{kind} '{key.namespace}/{key.name}' not found"}, 404)
+            return None, JSONResponse({"error": snapshot.not_found(kind, key.namespace, key.name)}, 404)
         return key, None
 
     return [

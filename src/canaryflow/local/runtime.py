@@ -29,6 +29,7 @@ from canaryflow.gitops.controller.loop import Timing as GitOpsTiming
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.target.base import Health, ObjRef
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
+from canaryflow.local import snapshot
 from canaryflow.local import state as state_mod
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.gitops import LocalGitOps
@@ -288,38 +289,16 @@ class LocalRuntime:
         return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine), "availableReplicas": ready}
 
     def deployments(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Applied Deployments, and the ``<name>-primary`` copies the canaries made of them (as Flagger's)."""
-        items = []
-        targets = {(c.metadata.namespace, c.spec.target_ref.name) for c in self.canaries()}
-        for item in self.objects.list("Deployment", namespace):
-            ns, name = item["metadata"]["namespace"], item["metadata"]["name"]
-            item["status"] = self.deployment_status(ns, name)
-            items.append(item)
-            if (ns, name) in targets:
-                primary = {**item, "metadata": {**item["metadata"], "name": f"{name}-primary"}}
-                primary["status"] = self.deployment_status(ns, f"{name}-primary")
-                items.append(primary)
-        return items
+        return snapshot.deployments(self.objects, namespace, self.deployment_status)
 
     def canaries(self) -> list[Canary]:
-        return [Canary.model_validate(body) for body in self.objects.list("Canary")]
+        return snapshot.canaries(self.objects)
 
     def services(self, namespace: str | None) -> list[dict[str, Any]]:
-        """The Services Flagger creates for each canary (apex, -primary, -canary) and the applied ones."""
-        items = self.objects.list("Service", namespace)
-        for canary in self.canaries():
-            ns = canary.metadata.namespace
-            if namespace not in (None, ns):
-                continue
-            svc, target, port = canary.service_name, canary.spec.target_ref.name, canary.spec.service.port
-            for name, workload in ((svc, f"{target}-primary"), (f"{svc}-primary", f"{target}-primary"),
-                                   (f"{svc}-canary", target)):  # fmt: skip
-                items.append({
-                    "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                    "spec": {"selector": {"app": workload}, "ports": [{"name": "http", "port": port}]},
-                    "status": {"endpoints": [f"127.0.0.1:{e.port}" for e in self.mesh.endpoints(ns, workload)]},
-                })  # fmt: skip
-        return items
+        def endpoints(ns: str, workload: str) -> list[str]:
+            return [f"127.0.0.1:{e.port}" for e in self.mesh.endpoints(ns, workload)]
+
+        return snapshot.services(self.objects, namespace, endpoints)
 
     # -- the record --------------------------------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Any]:

@@ -196,7 +196,7 @@ class ProcessWorkloads:
         namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
         deployment = self.config.lookup("Deployment", namespace, name)
         if deployment is None:
-            raise WorkloadError(f"deployment {namespace}/{name} not found")
+            raise WorkloadError(f"Deployment {namespace}/{name} not found")
         return deployment
 
     def _live(self, namespace: str) -> podspec.ConfigSource:
