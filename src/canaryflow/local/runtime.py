@@ -35,6 +35,7 @@ from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
 from canaryflow.local.procs import Command, Supervised, free_port
 from canaryflow.local.prometheus import PrometheusProcess
+from canaryflow.local.transport import MeshTransport
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
 from canaryflow.metrics.factory import PrometheusFactory
 from canaryflow.metrics.prometheus import HttpOptions
@@ -128,13 +129,14 @@ class LocalRuntime:
             self.scheduler.apply(Canary.model_validate(body))
 
     def _build_control_loop(self, db: Any) -> None:
+        # In-cluster names through the mesh; the runtime's own Prometheus (the default metrics server) and any
+        # other loopback address direct, since Envoy has no route for 127.0.0.1 (MeshTransport's docstring).
         proxy = self._url("proxy")
-        mesh_transport = httpx.AsyncHTTPTransport(proxy=proxy)
         self.metrics = MetricRunner(
             self.catalog, default_address=f"{self._url('prometheus')}",
-            factory=PrometheusFactory(HttpOptions(transport=mesh_transport)),
+            factory=PrometheusFactory(HttpOptions(transport=MeshTransport(proxy))),
         )  # fmt: skip
-        self.hooks = HttpHookRunner(HttpHookConfig(transport=httpx.AsyncHTTPTransport(proxy=proxy)))
+        self.hooks = HttpHookRunner(HttpHookConfig(transport=MeshTransport(proxy)))
         adapters = Adapters(
             workload=self.workloads,
             router=self.router,
