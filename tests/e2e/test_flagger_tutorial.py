@@ -22,7 +22,7 @@ from canaryflow.cli.client import Runtime, sources
 pytestmark = pytest.mark.e2e
 
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "flagger-docs"
-CANARY = DOCS / "tutorials" / "istio-progressive-delivery.canary.yaml"
+CANARY = DOCS / "docs" / "gitbook" / "tutorials" / "istio-progressive-delivery" / "1.yaml"
 PODINFO = DOCS / "kustomize" / "podinfo"
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test\n  labels: {istio-injection: enabled}\n"
 
