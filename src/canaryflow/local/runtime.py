@@ -37,7 +37,7 @@ from canaryflow.local.procs import Command, Supervised, free_port
 from canaryflow.local.prometheus import PrometheusProcess
 from canaryflow.local.transport import MeshTransport
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
-from canaryflow.metrics.factory import PrometheusFactory
+from canaryflow.metrics.factory import MetricsFactory
 from canaryflow.metrics.prometheus import HttpOptions
 from canaryflow.metrics.runner import MetricRunner
 from canaryflow.notify.dispatch import AlertDispatcher
@@ -134,7 +134,7 @@ class LocalRuntime:
         proxy = self._url("proxy")
         self.metrics = MetricRunner(
             self.catalog, default_address=f"{self._url('prometheus')}",
-            factory=PrometheusFactory(HttpOptions(transport=MeshTransport(proxy))),
+            factory=MetricsFactory(HttpOptions(transport=MeshTransport(proxy))),
         )  # fmt: skip
         self.hooks = HttpHookRunner(HttpHookConfig(transport=MeshTransport(proxy)))
         adapters = Adapters(
