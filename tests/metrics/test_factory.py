@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from canaryflow.metrics.base import MetricError
 from canaryflow.api.metrictemplate import PROVIDER_TYPES
+from canaryflow.metrics.base import MetricError
 from canaryflow.metrics.factory import SUPPORTED_TYPES, PrometheusFactory, UnsupportedProvider
 from canaryflow.metrics.prometheus import HttpOptions
 

@@ -114,7 +114,7 @@ def flatten(prefix: str, value: Any) -> dict[str, str]:
 
 
 def _iso(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _local(tag: str) -> str:

@@ -98,7 +98,11 @@ class RestClient:
         self.who = config.who
         provider = config.template.spec.provider
         extra = [(n, v) for n, values in sorted((provider.headers or {}).items()) for v in values]
-        self._secrets = config.secret_values()
+        # The secret's values, and what is derived from them on the wire (an Authorization header's value).
+        sent = [v.split(" ", 1)[-1] for v in (headers or {}).values()]
+        if isinstance(auth, httpx.BasicAuth):
+            sent.append(auth._auth_header.split(" ", 1)[-1])
+        self._secrets = tuple(dict.fromkeys([*config.secret_values(), *(v for v in sent if len(v) >= 4)]))
         self._client = httpx.AsyncClient(
             headers=httpx.Headers([*extra, *(headers or {}).items()]),
             auth=auth,
