@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from canaryflow.local.transport import MeshTransport, is_loopback
+from canaryflow.local.transport import MeshTransport, is_in_cluster, is_loopback
 from tests.local.conftest import DataPlane, canary
 
 
@@ -32,6 +32,24 @@ from tests.local.conftest import DataPlane, canary
 )
 def test_loopback_hosts_are_recognised(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "in_cluster"),
+    [
+        ("podinfo-canary", True),
+        ("flagger-prometheus.istio-system", True),
+        ("backend.prod.svc", True),
+        ("backend.prod.svc.cluster.local", True),
+        ("api.datadoghq.com", False),
+        ("monitoring.eu-west-1.amazonaws.com", False),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("localhost", False),
+    ],
+)
+def test_in_cluster_names_are_recognised(host: str, in_cluster: bool) -> None:
+    assert is_in_cluster(host) is in_cluster
 
 
 async def test_loopback_goes_direct_and_service_names_through_the_mesh(dataplane: DataPlane) -> None:
