@@ -33,7 +33,7 @@ from canaryflow.local import state as state_mod
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
-from canaryflow.local.procs import Command, Supervised, free_port
+from canaryflow.local.procs import Command, Supervised, free_port, port_is_free
 from canaryflow.local.prometheus import PrometheusProcess
 from canaryflow.local.transport import MeshTransport
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
@@ -208,7 +208,7 @@ class LocalRuntime:
         """The same ports as last time where they are free (stable URLs across restarts), new ones otherwise."""
 
         def port(name: str, old: Any) -> int:
-            return old if isinstance(old, int) and _free(old) else free_port()
+            return old if isinstance(old, int) and port_is_free(old) else free_port()
 
         ports: dict[str, Any] = {
             n: port(n, previous.get(n)) for n in ("api", "admin", "proxy", "prometheus", "loadtester")
@@ -352,14 +352,3 @@ class LocalRuntime:
         while True:
             self.dirs.write_record(self.record())
             await asyncio.sleep(1.0)
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
