@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from canaryflow.cli.client import Runtime, sources
+from tests.hooks.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -74,8 +75,31 @@ def messages(runtime: Runtime) -> list[str]:
     return [str(e["message"]) for e in events]
 
 
-def test_the_tutorial_canary_is_promoted_when_healthy_and_rolled_back_on_500s(runtime: Runtime) -> None:
-    apply(runtime, [{"source": "namespace.yaml", "text": NAMESPACE}, *sources([str(PODINFO), str(CANARY)])])
+def flagger_release(slack_url: str) -> str:
+    """Flagger's HelmRelease with Slack enabled, as the seed's guide does with ``values.slack``."""
+    values = {"meshProvider": "istio", "slack": {"url": slack_url, "channel": "deploys", "user": "flagger"}}
+    body = {"apiVersion": "helm.toolkit.fluxcd.io/v2beta1", "kind": "HelmRelease",
+            "metadata": {"name": "flagger", "namespace": "istio-system"},
+            "spec": {"interval": "1h", "chart": {"spec": {"chart": "flagger", "sourceRef": {"kind": "HelmRepository",
+                     "name": "flagger"}}}, "values": values}}  # fmt: skip
+    return yaml.safe_dump(body)
+
+
+@pytest.fixture
+def slack() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+def test_the_tutorial_canary_is_promoted_when_healthy_and_rolled_back_on_500s(
+    runtime: Runtime, slack: Receiver
+) -> None:
+    hook = slack.url("/services/T0/B0/SECRETPART")
+    apply(runtime, [{"source": "namespace.yaml", "text": NAMESPACE}, {"source": "flagger.yaml",
+                    "text": flagger_release(hook)}, *sources([str(PODINFO), str(CANARY)])])  # fmt: skip
+    notifier = runtime.json("GET", "/status")["globalNotifier"]
+    assert notifier.startswith("slack to http://127.0.0.1:") and "SECRETPART" not in notifier
     initialized = wait(runtime, ("Initialized",))
 
     release(runtime, "6.0.1")
@@ -84,6 +108,9 @@ def test_the_tutorial_canary_is_promoted_when_healthy_and_rolled_back_on_500s(ru
     said = messages(runtime)
     assert not any("answered HTTP 404" in m for m in said), said  # the default Prometheus was reached
     assert "Promotion completed! Scaling down podinfo.test" in said, said
+    posted = [r.json for r in slack.requests]
+    assert {p["channel"] for p in posted} == {"deploys"}  # the canary has no alerts: the global notifier hears all
+    assert any("promotion finished" in str(p) for p in posted), posted
 
     release(runtime, "6.0.2", "--random-error=true")
     rolled_back = wait(runtime, ("Succeeded", "Failed"), since=promoted["lastAppliedSpec"])

@@ -37,6 +37,7 @@ def build(runtime: LocalRuntime) -> Starlette:
                 "endpoints": runtime.endpoints(),
                 "processes": runtime.process_health(),
                 "canaries": runtime.scheduler.keys,
+                "globalNotifier": runtime.global_notifier or None,
             }
         )
 

@@ -40,7 +40,9 @@ from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
 from canaryflow.metrics.factory import MetricsFactory
 from canaryflow.metrics.prometheus import HttpOptions
 from canaryflow.metrics.runner import MetricRunner
+from canaryflow.notify import chart
 from canaryflow.notify.dispatch import AlertDispatcher
+from canaryflow.notify.factory import AlertProviderError
 from canaryflow.routing.envoy import admin as envoy_admin
 from canaryflow.routing.envoy.files import XdsFiles
 from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
@@ -137,12 +139,15 @@ class LocalRuntime:
             factory=MetricsFactory(HttpOptions(transport=MeshTransport(proxy))),
         )  # fmt: skip
         self.hooks = HttpHookRunner(HttpHookConfig(transport=MeshTransport(proxy)))
+        self.alerts = AlertDispatcher(self.catalog)
+        self.global_notifier = ""
+        self._refresh_global_notifier()
         adapters = Adapters(
             workload=self.workloads,
             router=self.router,
             metrics=self.metrics,
             hooks=self.hooks,
-            alerts=AlertDispatcher(self.catalog),
+            alerts=self.alerts,
             store=sqlite.SqliteStatusStore(db),
             events=sqlite.SqliteEventSink(db),
             recorder=self.recorder,
@@ -171,6 +176,8 @@ class LocalRuntime:
         """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed;
         track Flux objects."""
         await self.gitops_parts.changed(changes)
+        if any(change.kind == "HelmRelease" for change in changes):
+            self._refresh_global_notifier()
         for change in changes:
             if change.kind == "Canary" and change.action in ("created", "configured"):
                 self.scheduler.apply(Canary.model_validate(change.body))
@@ -180,6 +187,16 @@ class LocalRuntime:
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
+
+    def _refresh_global_notifier(self) -> None:
+        """Slack or Teams from the flagger HelmRelease's values, as Flagger's chart passes them as flags."""
+        try:
+            found = chart.from_helm_releases(self.objects.list("HelmRelease"))
+        except AlertProviderError as exc:
+            log.warning("no global notifier: %s", exc)
+            found = None
+        self.alerts.global_notifier = found.notifier if found else None
+        self.global_notifier = found.description if found else ""
 
     async def _health(self, ref: ObjRef, live: dict[str, Any]) -> Health:
         """What a Kustomization's ``wait``/``healthChecks`` see: a Deployment is in progress while one of its
