@@ -114,6 +114,21 @@ async def test_ab_test_sends_only_matching_requests_to_the_canary(
     assert {a.body for a in answers} == {"frontend" if reaches_canary else "frontend-primary"}
 
 
+@pytest.mark.parametrize(
+    ("url", "reaches"), [("http://backend.prod:9898/", "backend"), ("http://backend.prod/", "backend-primary"),
+                         ("http://backend.prod:80/", "backend-primary")],
+)  # fmt: skip
+async def test_a_port_match_sends_only_requests_to_that_port_to_the_canary(
+    dataplane: DataPlane, url: str, reaches: str
+) -> None:
+    backend = canary("backend", analysis="iterations: 5\nmatch: [{port: 9898}]")
+    await dataplane.router.reconcile(backend)
+    await dataplane.router.set_routes(backend, Routes(0, 100))
+    async with dataplane.connection() as connection:
+        answer = await connection.get(url)
+    assert (answer.status, answer.body) == (200, reaches)
+
+
 async def test_a_gateway_only_canary_leaves_the_mesh_on_the_primary(dataplane: DataPlane) -> None:
     frontend = canary("frontend", FRONTEND_AB, SEED_MATCH)
     await dataplane.router.reconcile(frontend)

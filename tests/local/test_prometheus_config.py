@@ -29,8 +29,20 @@ def test_external_requests_of_a_workload_become_istio_requests() -> None:
         "__name__": "istio_requests_total",
         "destination_workload": "backend-primary",
         "destination_workload_namespace": "prod",
-        "reporter": "destination",
+        "reporter": "source",  # the destination reporter is derived by recording rules (Envoy's own 503s out)
         "response_code": "503",
+    }
+
+
+def test_envoys_own_503_counters_are_labelled_with_their_workload_and_reason() -> None:
+    series = {"__name__": "envoy_cluster_upstream_cx_none_healthy", "envoy_cluster_name": "prod_backend"}
+
+    assert relabel(series) == {
+        **series,
+        "__name__": "canaryflow_envoy_local_replies_total",
+        "destination_workload": "backend",
+        "destination_workload_namespace": "prod",
+        "reason": "no_healthy_upstream",
     }
 
 
@@ -65,6 +77,6 @@ def test_one_second_scrapes_of_envoys_admin_api(admin: str) -> None:
     config = prometheus_config(admin)
 
     # Prometheus refuses a scrape timeout longer than the interval.
-    assert config["global"] == {"scrape_interval": "1s", "scrape_timeout": "1s"}
+    assert config["global"] == {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
     assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["127.0.0.1:9901"]}]
     assert config["scrape_configs"][0]["metrics_path"] == "/stats/prometheus"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -91,14 +92,16 @@ async def test_envoy_stats_become_istio_requests_per_workload(dataplane: DataPla
     await backend_at(dataplane, Routes(50, 50))
 
     await dataplane.send("http://backend.prod:9898/", 40)
-    await prometheus.until('sum(istio_requests_total{destination_workload_namespace="prod"})', lambda v: v == 40)
+    for reporter in ("source", "destination"):  # the destination's series come from recording rules
+        await prometheus.until(f'sum(istio_requests_total{{reporter="{reporter}"}})', lambda v: v == 40)
 
     series = await prometheus.vector("sum by (destination_workload, destination_workload_namespace, reporter, "
                                       "response_code) (istio_requests_total)")  # fmt: skip
     labels = {(m["destination_workload"], m["destination_workload_namespace"], m["reporter"], m["response_code"])
               for m, _ in series}  # fmt: skip
-    assert labels == {("backend-primary", "prod", "destination", "200"), ("backend", "prod", "destination", "200")}
-    assert sum(v for _, v in series) == 40
+    assert labels == {(workload, "prod", reporter, "200") for workload in ("backend-primary", "backend")
+                      for reporter in ("source", "destination")}  # fmt: skip
+    assert sum(v for _, v in series) == 80
 
 
 async def test_success_rate_of_the_canary_counts_its_injected_errors(
@@ -116,6 +119,29 @@ async def test_success_rate_of_the_canary_counts_its_injected_errors(
     error = await prometheus.value(ERROR_RATE)
     assert success == pytest.approx(90, abs=1)
     assert error == pytest.approx(10, abs=1)
+
+
+async def test_envoys_own_503s_reach_only_the_source_reporter(dataplane: DataPlane, prometheus: Prometheus) -> None:
+    """A canary scaled to zero still called by a load test: Envoy answers 503 (no healthy upstream) itself. In
+    Istio no destination sidecar sees those requests; a 503 the workload itself gave is seen by both."""
+    await backend_at(dataplane, Routes(100, 0))
+    await dataplane.send("http://backend-canary.prod:9898/status/503", 4)  # the workload's own 503s
+    mesh = dataplane.router.mesh
+    scaled_to_zero = tuple(dataclasses.replace(w, endpoints=()) if w.name == "backend" else w for w in mesh.workloads)
+    await dataplane.router.update_mesh(dataclasses.replace(mesh, workloads=scaled_to_zero))
+    answers = await dataplane.send("http://backend-canary.prod:9898/", 6)
+    assert [a.status_code for a in answers] == [503] * 6
+
+    selector = 'destination_workload="backend", response_code="503"'
+    source_query = f'sum(istio_requests_total{{reporter="source", {selector}}})'
+    await prometheus.until(source_query, lambda v: v >= 6)
+    await asyncio.sleep(2.5)  # two more scrapes and rule evaluations
+    source = await prometheus.value(source_query)
+    destination = await prometheus.value(f'sum(istio_requests_total{{reporter="destination", {selector}}})')
+    own = await prometheus.value('sum(canaryflow_envoy_local_replies_total{destination_workload="backend"})')
+    assert own == 6
+    # Envoy may restart the cluster's counters when its endpoints go (source 6), or not (source 10).
+    assert (source, destination) in ((6, 0), (10, 4))
 
 
 async def test_mirrored_copies_stay_out_of_the_canarys_metrics(dataplane: DataPlane, prometheus: Prometheus) -> None:

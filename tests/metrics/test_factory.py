@@ -7,8 +7,9 @@ import json
 import httpx
 import pytest
 
+from canaryflow.api.metrictemplate import PROVIDER_TYPES
 from canaryflow.metrics.base import MetricError
-from canaryflow.metrics.factory import PrometheusFactory, UnsupportedProvider
+from canaryflow.metrics.factory import SUPPORTED_TYPES, PrometheusFactory, UnsupportedProvider
 from canaryflow.metrics.prometheus import HttpOptions
 
 from .resources import template
@@ -36,10 +37,15 @@ async def factory(seen: Seen) -> PrometheusFactory:
     return PrometheusFactory(HttpOptions(transport=httpx.MockTransport(seen)))
 
 
-@pytest.mark.parametrize("kind", ["datadog", "cloudwatch", "newrelic", "graphite", "influxdb", "splunk"])
-def test_other_provider_types_are_unsupported_and_say_what_is(factory: PrometheusFactory, kind: str) -> None:
-    custom = template("avg:requests{*}", type=kind, address="https://api.example.com")
-    with pytest.raises(UnsupportedProvider, match=rf"'{kind}' is not supported; supported types: prometheus"):
+def test_every_provider_type_of_flaggers_crd_has_a_module() -> None:
+    assert sorted(SUPPORTED_TYPES) == sorted(PROVIDER_TYPES)
+
+
+def test_a_type_without_a_module_is_refused_with_the_valid_list(factory: PrometheusFactory) -> None:
+    valid = template("avg:requests{*}", type="datadog", address="https://api.example.com")
+    provider = valid.spec.provider.model_construct(type="honeycomb")  # past validation, which refuses it too
+    custom = valid.model_copy(update={"spec": valid.spec.model_copy(update={"provider": provider})})
+    with pytest.raises(UnsupportedProvider, match=r"'honeycomb' is not supported; supported types: prometheus, cloud"):
         factory.for_template(custom, None)
 
 

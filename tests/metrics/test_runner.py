@@ -184,7 +184,6 @@ async def test_check_providers_reports_each_problem_once(
     )
     problems = await runner.check_providers(checked)
     assert problems == [
-        "metric 'dd': metric template prod/dd: provider type 'datadog' is not supported; supported types: prometheus",
         "metric 'gone': metric template prod/gone not found",
         "memory provider is offline (cannot run vector(1)) (used by metrics error-rate, latency)",
     ]

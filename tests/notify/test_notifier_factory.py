@@ -37,6 +37,27 @@ async def test_reads_address_and_token_from_the_secret(receiver: Receiver, alert
     assert receiver.last.headers["authorization"] == "Bearer xoxb-42"
 
 
+async def test_the_secrets_address_wins_over_the_spec_address(receiver: Receiver, alert: Alert) -> None:
+    """Flagger's alerting docs: a Slack bot token beside the address, both in the Secret, spec.address as well."""
+    catalog = MemoryCatalog()
+    catalog.add_secret("test", "on-call-url", {"address": receiver.url("/chat.postMessage"), "token": "xoxb-7"})
+    slack = provider(type="slack", address="https://hooks.slack.com/services/X", secretRef={"name": "on-call-url"})
+
+    await build_notifier(slack, catalog).post(alert)
+
+    assert receiver.last.target == "/chat.postMessage"
+    assert receiver.last.headers["authorization"] == "Bearer xoxb-7"
+
+
+def test_with_secret_ref_the_secret_must_hold_the_address() -> None:
+    catalog = MemoryCatalog()
+    catalog.add_secret("test", "on-call-url", {"token": "xoxb-7"})
+    slack = provider(type="slack", address="https://hooks.slack.com/services/X", secretRef={"name": "on-call-url"})
+    with pytest.raises(AlertProviderError, match=r"has no 'address' key \(spec.address is not used") as caught:
+        build_notifier(slack, catalog)
+    assert "xoxb-7" not in str(caught.value)
+
+
 async def test_a_secret_without_a_token_sends_no_authorization(receiver: Receiver, alert: Alert) -> None:
     catalog = MemoryCatalog()
     catalog.add_secret("test", "teams-url", {"address": receiver.url()})

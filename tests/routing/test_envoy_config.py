@@ -127,7 +127,7 @@ def test_istio_matches_become_envoy_matches(match: str, envoy: dict[str, Any]) -
     assert routes[0]["match"] == envoy
 
 
-@pytest.mark.parametrize("field", ["sourceLabels: {app: web}", "port: 8080", "sourceNamespace: web"])
+@pytest.mark.parametrize("field", ["sourceLabels: {app: web}", "sourceNamespace: web"])
 def test_matches_the_local_mesh_cannot_honour_are_errors(field: str) -> None:
     state = CanaryRouting(canary(analysis=f"iterations: 5\nmatch: [{{{field}}}]"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import model_validator
 
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.canary import API_VERSION, LocalObjectReference
@@ -23,14 +23,8 @@ class AlertProviderSpec(Model):
     proxy: str | None = None
     secret_ref: LocalObjectReference | None = None
 
-    # Flagger's CRD requires exactly one of the two: the address is either written here or kept in a Secret.
-    @field_validator("secret_ref")
-    @classmethod
-    def _not_both(cls, value: LocalObjectReference | None, info: ValidationInfo) -> LocalObjectReference | None:
-        if value is not None and info.data.get("address") is not None:
-            raise ValueError("set address or secretRef (a Secret with an address key), not both")
-        return value
-
+    # Both may be set, as Flagger's alerting docs do (a Slack bot token in the Secret, the chat.postMessage URL
+    # in spec.address): the Secret's address, when it has one, takes precedence (notify/factory.py).
     @model_validator(mode="after")
     def _somewhere_to_send(self) -> AlertProviderSpec:
         if self.address is None and self.secret_ref is None:

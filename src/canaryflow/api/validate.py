@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pydantic
 
-from canaryflow.api import flux, loader, messages, suggest
+from canaryflow.api import flux, loader, messages, references, suggest
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.canary import API_VERSION, Canary
 from canaryflow.api.metrictemplate import MetricTemplate
@@ -87,6 +87,7 @@ class Report:
     resources: list[tuple[loader.Document, Resource]] = dataclasses.field(default_factory=list)
     problems: list[Problem] = dataclasses.field(default_factory=list)
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    warnings: list[references.Dangling] = dataclasses.field(default_factory=list)  # never make it not ok
 
     @property
     def ok(self) -> bool:
@@ -109,11 +110,17 @@ def validate_paths(paths: Iterable[str]) -> Report:
 
 
 def validate_documents(documents: Iterable[loader.Document]) -> Report:
+    """Check each document, then each Canary's references against every object of the input (warnings)."""
     report = Report()
-    for document in documents:
-        for each in _unlisted(document):
-            report.add(check(each))
+    every = [each for document in documents for each in _unlisted(document)]
+    for each in every:
+        report.add(check(each))
+    report.warnings = references.check(canaries(report.resources), references.keys_of(every))
     return report
+
+
+def canaries(resources: Iterable[tuple[loader.Document, Resource]]) -> list[tuple[loader.Document, Canary]]:
+    return [(document, r) for document, r in resources if isinstance(r, Canary)]
 
 
 def _unlisted(document: loader.Document) -> list[loader.Document]:

@@ -102,7 +102,7 @@ class Demo:
         metrics (``increase`` copes with Envoy's counters starting again when a workload's cluster comes back)."""
         record = self.runtime.dirs.record() or {}
         url = record["endpoints"]["prometheus"] + "/api/v1/query"
-        selector = f'destination_workload="{workload}",destination_workload_namespace="prod"'
+        selector = f'reporter="destination",destination_workload="{workload}",destination_workload_namespace="prod"'
         window = f"{int(seconds) + 5}s"
         values = []
         for extra in ("", ',response_code=~"5.."'):

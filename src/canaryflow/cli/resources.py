@@ -21,6 +21,8 @@ def run_validate(paths: list[str], out: TextIO, err: TextIO) -> int:
     report = validate.validate_paths(paths)
     for problem in report.problems:
         out.write(f"{problem}\n")
+    for warning in report.warnings:  # a reference to nothing: legal (it may arrive later), usually a typo
+        err.write(f"{warning}\n")
     if report.skipped:
         counts = collections.Counter(s.kind for s in report.skipped)
         listed = ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in sorted(counts.items()))
@@ -39,6 +41,8 @@ def _summary(report: validate.Report) -> str:
     kinds = collections.Counter(resource.kind for _, resource in report.resources)
     valid = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
     verdict = "no problems" if report.ok else _count(len(report.problems), "problem")
+    if report.warnings:
+        verdict += f", {_count(len(report.warnings), 'warning')}"
     return f"{verdict}; valid resources: {valid}"
 
 

@@ -52,6 +52,7 @@ def build(runtime: LocalRuntime) -> Starlette:
                 "processes": runtime.process_health(),
                 "canaries": runtime.scheduler.keys,
                 "pid": os.getpid(),
+                "globalNotifier": runtime.global_notifier or None,
             }
         )
 
@@ -131,8 +132,9 @@ async def _change(request: Request, runtime: LocalRuntime, delete: bool) -> Resp
             changes = runtime.objects.apply(loaded.documents, namespace)
     except Rejected as rejected:
         return JSONResponse({"problems": rejected.problems}, status_code=422)
+    warnings = [] if delete else runtime.objects.dangling(loaded.documents, namespace)
     await runtime.changed(changes)
-    return JSONResponse({"changes": [str(c) for c in changes]})
+    return JSONResponse({"changes": [str(c) for c in changes], "warnings": warnings})
 
 
 async def listing(runtime: LocalRuntime, kind: str, namespace: str | None) -> list[dict[str, Any]]:

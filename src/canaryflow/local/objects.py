@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from canaryflow.api import validate
+from canaryflow.api import references, validate
 from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.loader import Document
 from canaryflow.api.metrictemplate import MetricTemplate
@@ -197,6 +197,18 @@ class ObjectStore:
             "SELECT body FROM objects WHERE kind = ? AND namespace = ? AND name = ?", (kind, namespace, name)
         ).fetchone()
         return json.loads(row[0]) if row else None
+
+    def keys(self) -> set[references.Key]:
+        return {(k, ns, n) for k, ns, n in self.db.execute("SELECT kind, namespace, name FROM objects")}
+
+    def dangling(self, documents: list[Document], default_namespace: str = "default") -> list[str]:
+        """Warnings for the Canaries' references to nothing, in ``documents`` or among the stored objects
+        (a warning, not a refusal: the object may be applied later, by hand or from git)."""
+        checked = [validate.check(d) for d in documents]
+        canaries = validate.canaries((c.document, c.resource) for c in checked if c.resource is not None)
+        known = references.keys_of(documents, default_namespace) | self.keys()
+        found = references.check(canaries, known, default_namespace, "this input or the runtime")
+        return [str(warning) for warning in found]
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace is None:

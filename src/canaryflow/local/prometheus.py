@@ -10,6 +10,14 @@ MetricTemplates and Flagger's built-in checks run unchanged.
 Only the *external* series are mapped, each to one name: Envoy counts its own mirrored copies as internal
 requests, which keeps shadow traffic out of the canary's numbers; mapping two source series to one name would
 silently drop one of them.
+
+Envoy also counts the 503s it answers itself (no healthy upstream: a workload scaled to zero; a refused
+connection; a full queue) as the cluster's responses. In Istio only the calling sidecar sees those: a
+destination reporter never hears of a request that reached no pod. So the scrape writes
+``istio_requests_total{reporter="source"}`` (everything the mesh answered) and Envoy's own-503 counters as
+``canaryflow_envoy_local_replies_total``; recording rules, evaluated at each scrape, derive
+``reporter="destination"``: every code as the source saw it, but 503 less Envoy's own. Durations are recorded
+only for answers a workload gave, so the histogram is ``reporter="destination"`` straight from the scrape.
 """
 
 from __future__ import annotations
@@ -26,12 +34,21 @@ from canaryflow.local.procs import Command, ProcessError, Supervised
 from canaryflow.routing.envoy.model import CLUSTER_NAME_PATTERN
 
 Json = dict[str, Any]
-ISTIO_METRICS = {
-    "envoy_cluster_external_upstream_rq": "istio_requests_total",
+REQUESTS = "envoy_cluster_external_upstream_rq"
+HISTOGRAM = {
     "envoy_cluster_external_upstream_rq_time_bucket": "istio_request_duration_milliseconds_bucket",
     "envoy_cluster_external_upstream_rq_time_sum": "istio_request_duration_milliseconds_sum",
     "envoy_cluster_external_upstream_rq_time_count": "istio_request_duration_milliseconds_count",
 }
+#: Envoy's counters of the 503s it generates for a cluster, by the reason it gives (response flags UH, UF, UO).
+LOCAL_REPLIES = {
+    "envoy_cluster_upstream_cx_none_healthy": "no_healthy_upstream",
+    "envoy_cluster_upstream_cx_connect_fail": "connect_failure",
+    "envoy_cluster_upstream_rq_pending_overflow": "overflow",
+}
+LOCAL_REPLIES_METRIC = "canaryflow_envoy_local_replies_total"
+ISTIO_METRICS = {REQUESTS: "istio_requests_total", **HISTOGRAM, **dict.fromkeys(LOCAL_REPLIES, LOCAL_REPLIES_METRIC)}
+_WORKLOAD_LABELS = "destination_workload_namespace, destination_workload"
 
 
 def istio_relabelling() -> list[Json]:
@@ -41,7 +58,9 @@ def istio_relabelling() -> list[Json]:
     rules: list[Json] = [
         _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "destination_workload_namespace", "${1}"),
         _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "destination_workload", "${2}"),
-        _rule(workload, f"(?:{sources});{CLUSTER_NAME_PATTERN}", "reporter", "destination"),
+        _rule(workload, f"{REQUESTS};{CLUSTER_NAME_PATTERN}", "reporter", "source"),
+        _rule(workload, f"(?:{'|'.join(HISTOGRAM)});{CLUSTER_NAME_PATTERN}", "reporter", "destination"),
+        *(_rule(workload, f"{src};{CLUSTER_NAME_PATTERN}", "reason", reason) for src, reason in LOCAL_REPLIES.items()),
         _rule(
             [*workload, "envoy_response_code"],
             f"envoy_cluster_external_upstream_rq;{CLUSTER_NAME_PATTERN};(.+)",
@@ -54,6 +73,25 @@ def istio_relabelling() -> list[Json]:
     return rules
 
 
+def recording_rules() -> Json:
+    """The rules deriving the destination reporter's requests from the source's, less Envoy's own 503s."""
+    source = 'istio_requests_total{reporter="source", response_code%s"503"}'
+    own = f"sum by ({_WORKLOAD_LABELS}) ({LOCAL_REPLIES_METRIC})"
+    workload_503 = f"clamp_min({source % '='} - on({_WORKLOAD_LABELS}) group_left() {own}, 0)"
+    as_destination = 'label_replace({}, "reporter", "destination", "", "")'
+    return {
+        "groups": [
+            {
+                "name": "istio-destination-reporter",
+                "rules": [
+                    {"record": "istio_requests_total", "expr": as_destination.format(source % "!=")},
+                    {"record": "istio_requests_total", "expr": as_destination.format(workload_503)},
+                ],
+            }
+        ]
+    }
+
+
 def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s") -> Json:
     """Prometheus' configuration: one job scraping Envoy's admin API every ``scrape_interval``.
 
@@ -62,7 +100,12 @@ def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s") -> Json:
     target = urllib.parse.urlsplit(envoy_admin).netloc if "://" in envoy_admin else envoy_admin
     return {
         # Prometheus refuses a scrape timeout longer than the interval; its default (10s) is.
-        "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+            "evaluation_interval": scrape_interval,
+        },
+        "rule_files": ["rules.yml"],
         "scrape_configs": [
             {
                 "job_name": "envoy",
@@ -138,7 +181,8 @@ class PrometheusProcess:
     def write_config(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / "prometheus.yml"
-        # JSON is YAML: no YAML writer needed for a generated file.
+        # JSON is YAML: no YAML writer needed for a generated file. rule_files are relative to the config file.
+        (self.directory / "rules.yml").write_text(json.dumps(recording_rules()))
         path.write_text(json.dumps(prometheus_config(self.envoy_admin, scrape_interval=self._scrape_interval)))
         return path
 

@@ -34,13 +34,16 @@ from canaryflow.local import state as state_mod
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
-from canaryflow.local.procs import Command, Supervised, free_port
+from canaryflow.local.procs import Command, Supervised, free_port, port_is_free
 from canaryflow.local.prometheus import PrometheusProcess
+from canaryflow.local.transport import MeshTransport
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
-from canaryflow.metrics.factory import PrometheusFactory
+from canaryflow.metrics.factory import MetricsFactory
 from canaryflow.metrics.prometheus import HttpOptions
 from canaryflow.metrics.runner import MetricRunner
+from canaryflow.notify import chart
 from canaryflow.notify.dispatch import AlertDispatcher
+from canaryflow.notify.factory import AlertProviderError
 from canaryflow.routing.envoy import admin as envoy_admin
 from canaryflow.routing.envoy.files import XdsFiles
 from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
@@ -131,22 +134,26 @@ class LocalRuntime:
             self.scheduler.apply(Canary.model_validate(body))
 
     def _build_control_loop(self, db: Any) -> None:
+        # In-cluster names through the mesh; the runtime's own Prometheus (the default metrics server) and any
+        # other loopback address direct, since Envoy has no route for 127.0.0.1 (MeshTransport's docstring).
         proxy = self._url("proxy")
-        mesh_transport = httpx.AsyncHTTPTransport(proxy=proxy)
         self.metrics = MetricRunner(
             self.catalog, default_address=f"{self._url('prometheus')}",
-            factory=PrometheusFactory(HttpOptions(transport=mesh_transport)),
+            factory=MetricsFactory(HttpOptions(transport=MeshTransport(proxy))),
         )  # fmt: skip
-        self.hooks = HttpHookRunner(HttpHookConfig(transport=httpx.AsyncHTTPTransport(proxy=proxy)))
+        self.hooks = HttpHookRunner(HttpHookConfig(transport=MeshTransport(proxy)))
         # The judge asks the runtime's own Prometheus directly; an address a canary names goes through the mesh.
-        self.traffic = PrometheusTraffic(self._url("prometheus"), httpx.AsyncHTTPTransport(proxy=proxy))
+        self.traffic = PrometheusTraffic(self._url("prometheus"), MeshTransport(proxy))
         self._stack.push_async_callback(self.traffic.close)
+        self.alerts = AlertDispatcher(self.catalog)
+        self.global_notifier = ""
+        self._refresh_global_notifier()
         adapters = Adapters(
             workload=self.workloads,
             router=Verified(self.router),
             metrics=self.metrics,
             hooks=self.hooks,
-            alerts=AlertDispatcher(self.catalog),
+            alerts=self.alerts,
             store=sqlite.SqliteStatusStore(db),
             events=sqlite.SqliteEventSink(db),
             recorder=self.recorder,
@@ -176,6 +183,8 @@ class LocalRuntime:
         """React to applied or deleted objects: start, update or stop canaries; wake those whose target changed;
         track Flux objects."""
         await self.gitops_parts.changed(changes)
+        if any(change.kind == "HelmRelease" for change in changes):
+            self._refresh_global_notifier()
         for change in changes:
             if change.kind == "Canary" and change.action in ("created", "configured"):
                 self.scheduler.apply(Canary.model_validate(change.body))
@@ -185,6 +194,16 @@ class LocalRuntime:
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
+
+    def _refresh_global_notifier(self) -> None:
+        """Slack or Teams from the flagger HelmRelease's values, as Flagger's chart passes them as flags."""
+        try:
+            found = chart.from_helm_releases(self.objects.list("HelmRelease"))
+        except AlertProviderError as exc:
+            log.warning("no global notifier: %s", exc)
+            found = None
+        self.alerts.global_notifier = found.notifier if found else None
+        self.global_notifier = found.description if found else ""
 
     async def _health(self, ref: ObjRef, live: dict[str, Any]) -> Health:
         """What a Kustomization's ``wait``/``healthChecks`` see: a Deployment is in progress while one of its
@@ -213,7 +232,7 @@ class LocalRuntime:
         """The same ports as last time where they are free (stable URLs across restarts), new ones otherwise."""
 
         def port(name: str, old: Any) -> int:
-            return old if isinstance(old, int) and _free(old) else free_port()
+            return old if isinstance(old, int) and port_is_free(old) else free_port()
 
         ports: dict[str, Any] = {
             n: port(n, previous.get(n)) for n in ("api", "admin", "proxy", "prometheus", "loadtester")
@@ -335,14 +354,3 @@ class LocalRuntime:
         while True:
             self.dirs.write_record(self.record())
             await asyncio.sleep(1.0)
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True

@@ -74,7 +74,9 @@ class MemoryFactory:
         self.default = default or MemoryProvider()
         self.by_address = dict(by_address or {})
 
-    def for_template(self, template: MetricTemplate, secret: Mapping[str, str] | None) -> MemoryProvider:
+    def for_template(
+        self, template: MetricTemplate, secret: Mapping[str, str] | None, interval: str = factory.DEFAULT_INTERVAL
+    ) -> MemoryProvider:
         factory.check_supported(template)  # engine tests see the same refusal as production
         return self.for_server(template.spec.provider.address or "")
 

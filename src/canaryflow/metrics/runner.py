@@ -15,7 +15,7 @@ from canaryflow.api.catalog import Catalog
 from canaryflow.api.metrictemplate import MetricTemplate
 from canaryflow.metrics import builtin, template
 from canaryflow.metrics.base import MetricError, MetricsProvider
-from canaryflow.metrics.factory import DEFAULT_METRICS_SERVER, PrometheusFactory, ProviderFactory
+from canaryflow.metrics.factory import DEFAULT_METRICS_SERVER, MetricsFactory, ProviderFactory
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class MetricRunner:
     ) -> None:
         self.catalog = catalog
         self.default_address = default_address
-        self.factory: ProviderFactory = factory or PrometheusFactory()
+        self.factory: ProviderFactory = factory or MetricsFactory()
 
     async def measure(self, canary: Canary, metric: CanaryMetric) -> float:
         """The metric's current value; raises NoValuesFound (no traffic) or MetricError (anything else)."""
@@ -80,7 +80,8 @@ class MetricRunner:
             found = self.catalog.metric_template(namespace, metric.template_ref.name)
             if found is None:
                 raise MetricError(f"metric template {namespace}/{metric.template_ref.name} not found")
-            return _Source(self.factory.for_template(found, self._secret(found)), found.spec.query)
+            provider = self.factory.for_template(found, self._secret(found), metric.interval)
+            return _Source(provider, found.spec.query)
         server = self.factory.for_server(canary.spec.metrics_server or self.default_address)
         if metric.query is not None:
             return _Source(server, metric.query)

@@ -39,6 +39,15 @@ class AlertDispatcher:
         self._global = global_notifier
         self._factory = factory
 
+    @property
+    def global_notifier(self) -> Notifier | None:
+        return self._global
+
+    @global_notifier.setter
+    def global_notifier(self, notifier: Notifier | None) -> None:
+        """Replaced when the configuration behind it changes (the local runtime's flagger HelmRelease)."""
+        self._global = notifier
+
     async def send(
         self, canary: Canary, message: str, severity: Severity, fields: Iterable[tuple[str, str]] = ()
     ) -> list[str]:

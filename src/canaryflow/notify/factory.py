@@ -1,7 +1,8 @@
 """Building a Notifier: from an AlertProvider and its Secret, or from a type and an address (the global one).
 
-Where the address comes from, as in Flagger: ``spec.address``, unless the provider's ``secretRef`` names a
-Secret with an ``address`` key, which then wins (webhook URLs are credentials and belong in Secrets). A
+Where the address comes from, as in Flagger: ``spec.address``, unless the provider has a ``secretRef``: then
+the Secret's ``address`` key, which must exist and wins over ``spec.address`` when both are set (webhook URLs
+are credentials and belong in Secrets; Flagger's docs set both for a Slack bot token). A
 ``token`` key in that Secret is sent as ``Authorization: Bearer``. Unlike Flagger, a bad provider is never
 silently replaced by a notifier that drops alerts: every problem is an AlertProviderError saying what to fix.
 """
@@ -61,10 +62,11 @@ def build_notifier(provider: AlertProvider, catalog: Catalog) -> Notifier:
         if secret is None:
             raise AlertProviderError(f"{where}: secret {secret_name} not found")
         # Values written with `kubectl create secret --from-file` usually end in a newline.
-        address = secret.get("address", "").strip() or address
+        address = secret.get("address", "").strip()
         token = secret.get("token", "").strip() or None
         if not address:
-            raise AlertProviderError(f"{where}: secret {secret_name} has no 'address' key")
+            ignored = " (spec.address is not used when secretRef is set, as in Flagger)" if spec.address else ""
+            raise AlertProviderError(f"{where}: secret {secret_name} has no 'address' key{ignored}")
     if not address:
         raise AlertProviderError(f"{where} has no address: set spec.address or spec.secretRef")
     try:

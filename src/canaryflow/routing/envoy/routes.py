@@ -7,8 +7,10 @@
   carrying it to the canary; at weight 0 a route matching the previous cookie expires it.
 
 Pure functions over ``CanaryRouting``; regexes are Envoy's RE2 with Istio's full-match semantics. Match fields
-the local mesh cannot honour (ports, source labels, source namespaces) raise ``RouterError``: ignoring them
-would send more traffic to the canary than the manifest says.
+the local mesh cannot honour (source labels, source namespaces: every workload shares one proxy listener, so
+the caller is unknown) raise ``RouterError``: ignoring them would send more traffic to the canary than the
+manifest says. A ``port`` match is the port the client addressed, which a forward proxy sees in ``:authority``
+(``backend.prod:9898``; no port is 80).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ WEIGHTED, AB, PRIMARY_ONLY, STICKY, STICKY_PRIMARY = "weighted", "ab", "primary-
 CORS_FILTER = "envoy.filters.http.cors"
 _CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
 _ISTIO_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-_UNSUPPORTED = ("port", "source_labels", "source_namespace")
+_UNSUPPORTED = ("source_labels", "source_namespace")
 
 
 def canary_routes(state: CanaryRouting, where: str) -> list[Json]:
@@ -78,6 +80,8 @@ def route_match(match: istio.HTTPMatchRequest) -> Json:
     for pseudo, sm in ((":method", match.method), (":scheme", match.scheme), (":authority", match.authority)):
         if sm is not None:
             headers.append(_header(pseudo, sm))
+    if match.port is not None:
+        headers.append(_port(match.port))
     if headers:
         out["headers"] = headers
     if match.query_params:
@@ -196,6 +200,12 @@ def _header(name: str, sm: istio.StringMatch, *, invert: bool = False) -> Json:
     if invert:
         out["invert_match"] = True
     return out
+
+
+def _port(port: int) -> Json:
+    """The request was addressed to ``port``: ``host:port`` in the authority (plain ``host`` for port 80)."""
+    regex = r"[^:/]+(:80)?" if port == 80 else rf"[^:/]+:{port}"
+    return {"name": ":authority", "string_match": {"safe_regex": {"regex": regex}}}
 
 
 def _query(name: str, sm: istio.StringMatch) -> Json:

@@ -207,7 +207,8 @@ class _Hosts:
         self._virtual_hosts.append(host)
 
     def config(self) -> Json:
-        return {"name": self.name, "virtual_hosts": self._virtual_hosts}
+        # Hosts match without their port, but routes still see it in :authority (an Istio ``port`` match).
+        return {"name": self.name, "virtual_hosts": self._virtual_hosts, "ignore_port_in_host_matching": True}
 
 
 def _expand(host: str, namespace: str) -> str:
@@ -225,7 +226,6 @@ def _http_listener(name: str, port: int, directory: Path) -> Json:
         "stat_prefix": name,
         "use_remote_address": True,
         "internal_address_config": _INTERNAL_ONLY,
-        "strip_any_host_port": True,
         "rds": {"route_config_name": name, "config_source": _file_source(directory, rds_file(name))},
         "http_filters": [
             {
