@@ -111,6 +111,7 @@ class Runtime:
         self.scheduler = Scheduler(saved.objects)
         self.recorder = Recorder()
         self.port = port
+        self.global_notifier = ""  # no flagger HelmRelease applied
 
     def endpoints(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.port}"
