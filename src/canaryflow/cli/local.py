@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from canaryflow.cli import dashboard as dashboard_cli
 from canaryflow.cli import gitops, view
 from canaryflow.cli.client import CliError, Runtime, sources
 
@@ -44,6 +45,9 @@ def register(app: typer.Typer) -> None:
         branch: Annotated[str, typer.Option(help="Branch to follow, with --git.")] = "main",
         path: Annotated[str, typer.Option(help="Path in the repository to apply, with --git.")] = "./",
         state_dir: StateDir = None,
+        dashboard_token: dashboard_cli.Token = None,
+        dashboard_token_file: dashboard_cli.TokenFile = None,
+        dashboard_listen: dashboard_cli.Listen = "",
     ) -> None:
         """Start Envoy, Prometheus, the load tester and the control loop on loopback, then apply the files.
 
@@ -52,8 +56,10 @@ def register(app: typer.Typer) -> None:
         runtime = Runtime(state_dir)
         try:
             if not runtime.running:
-                pid = runtime.start(time_scale, min_interval)
+                dashboard = dashboard_cli.settings(dashboard_listen, dashboard_token, dashboard_token_file)
+                pid = runtime.start(time_scale, min_interval, dashboard=dashboard)
                 console.print(f"runtime started (pid {pid}), state in {runtime.dirs.root}")
+            console.print(f"dashboard: {dashboard_cli.url(runtime)}")
             if filename:
                 _apply(runtime, filename, None, delete=False)
             if git:

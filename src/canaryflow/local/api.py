@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,7 @@ from canaryflow.api import loader
 from canaryflow.api.status import CanaryStatus
 from canaryflow.control.web import metrics_app
 from canaryflow.engine.machine import Operation
-from canaryflow.local import gitops_api
+from canaryflow.local import cadvisor, gitops_api
 from canaryflow.local.objects import Rejected
 
 if TYPE_CHECKING:
@@ -86,6 +87,9 @@ def build(runtime: LocalRuntime) -> Starlette:
         text = runtime.workloads.logs(request.path_params["namespace"], request.path_params["name"], lines)
         return Response(text, media_type="text/plain")
 
+    async def containers(request: Request) -> Response:
+        return Response(cadvisor.exposition(runtime.workloads.processes), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/status", status),
@@ -95,6 +99,7 @@ def build(runtime: LocalRuntime) -> Starlette:
             Route("/events", events),
             Route("/canaries/{namespace}/{name}/{operation}", operate, methods=["POST"]),
             Route("/logs/{namespace}/{name}", logs),
+            Route("/metrics/cadvisor", containers),
             *gitops_api.routes(runtime),
             Mount("/", metrics_app(runtime.recorder)),
         ]
