@@ -29,7 +29,8 @@
     chart(el, "timeline", {
       scales: { x: { time: true }, w: { range: [0, 100] }, p: { range: [0, PHASES.length - 1] } },
       axes: [{}, { scale: "w", label: "weight %" },
-        { scale: "p", side: 1, grid: { show: false }, size: 120, values: (u, v) => v.map((i) => PHASES[i] || "") }],
+        { scale: "p", side: 1, grid: { show: false }, size: 120, splits: () => PHASES.map((_, i) => i),
+          values: (u, v) => v.map((i) => PHASES[i] || "") }],
       series: [{}, { label: "canary weight", scale: "w", stroke: "#d9480f", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
         { label: "primary weight", scale: "w", stroke: "#1864ab", width: 1, paths: uPlot.paths.stepped({ align: 1 }) },
         { label: "phase", scale: "p", stroke: "#5c940d", dash: [4, 4], paths: uPlot.paths.stepped({ align: 1 }),
