@@ -2,9 +2,10 @@
 
 In Kubernetes the kubelet's cAdvisor reports ``container_cpu_usage_seconds_total`` and
 ``container_memory_working_set_bytes`` per container, and Flagger's Grafana dashboard charts them by pod. Here a
-pod is a replica process: its CPU is user + system time of the process and its descendants (a shell-wrapped
-command counts its children), its working set their resident memory, read from ``/proc``. Labels are cAdvisor's:
-``namespace``, ``pod`` (the replica's name, ``<workload>-<revision>-<index>``), ``container`` and ``cpu="total"``.
+pod is a replica process: its CPU is user + system time of the process and its descendants, live or reaped (a
+shell-wrapped command counts its children), its working set their resident memory, read from ``/proc``. Labels
+are cAdvisor's: ``namespace``, ``pod`` (the replica's name, ``<workload>-<revision>-<index>``), ``container`` and
+``cpu="total"``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def usage(pid: int) -> tuple[float, int] | None:
         except (OSError, ValueError, IndexError):
             continue
         fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-        cpu += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        # utime and stime, plus cutime and cstime of reaped children: a cgroup keeps counting exited processes.
+        cpu += sum(int(f) for f in fields[11:15]) / _TICKS
         rss += pages * _PAGE
         found = True
     return (cpu, rss) if found else None
