@@ -24,8 +24,10 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 from rich.console import Console
+from typer.testing import CliRunner
 
 from canaryflow.cli import demo
+from canaryflow.cli.main import app
 from canaryflow.dashboard import grafana
 
 pytestmark = pytest.mark.e2e
@@ -161,10 +163,11 @@ def test_the_seed_grafana_view_shows_the_six_traffic_panels_with_data(live: Live
         "Primary: Request Volume", "Canary: Request Volume", "Primary: Success Rate", "Canary: Success Rate",
         "Primary: Request Duration", "Canary: Request Duration",
     ]  # fmt: skip
-    # The page refreshes its data every 10 s; Prometheus needs a few scrapes before every rate has two points.
+    # The page refreshes its data every 10 s; every series of the six draws a line (two points or more) once
+    # Prometheus has scraped a few times.
     page.wait_for_function(
         """() => [...document.querySelectorAll('figure[data-row="traffic"]')]
-                 .every(f => Number(f.dataset.points) > 0)""",
+                 .every(f => Number(f.dataset.points) >= 2)""",
         timeout=90_000,
     )
     page.screenshot(path=tmp_path / "istio-canary.png", full_page=True)
@@ -208,3 +211,10 @@ def test_promote_with_the_token_promotes(live: Live, tmp_path: Path) -> None:
     page.screenshot(path=tmp_path / "promoted.png", full_page=True)
     with live.scenario.mesh() as client:
         assert client.get("http://backend.prod:9898/version").json()["version"] == "6.1.1"
+
+
+def test_canaryflow_dashboard_prints_the_url_the_runtime_serves(live: Live) -> None:
+    result = CliRunner().invoke(app, ["dashboard", "--state-dir", str(live.scenario.runtime.dirs.root)])
+    assert result.exit_code == 0 and result.output.strip() == live.url
+    assert live.url.startswith("http://127.0.0.1:")
+    assert httpx.get(live.url + "/healthz", trust_env=False).text == "OK"

@@ -76,7 +76,7 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return expr
 
 
-async def query(prometheus: str, values: dict[str, str], window: float = 300.0, step: float = 5.0) -> Json:
+async def query(prometheus: str, values: dict[str, str], window: float = 300.0, step: float = 2.0) -> Json:
     """Each panel's series over the last ``window`` seconds, on one time grid (uPlot's aligned columns)."""
     end = math.floor(time.time() / step) * step
     start = end - window

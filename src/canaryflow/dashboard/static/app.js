@@ -77,7 +77,9 @@
     state.panels = data.panels;
     data.panels.forEach((panel, i) => {
       const fig = root.querySelector(`figure[data-index="${i}"]`);
-      const points = panel.series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0);
+      // The fewest points any of its series has: 0 when a query returned nothing.
+      const counts = panel.series.map((s) => s.values.filter((v) => v !== null).length);
+      const points = counts.length ? Math.min(...counts) : 0;
       const series = [{}].concat(panel.series.map((s, j) => ({ label: s.label, stroke: ["#1864ab", "#d9480f", "#5c940d", "#862e9c"][j % 4] })));
       const fmt = UNITS[fig.dataset.unit] || ((v) => v);
       const axes = [{}, { size: 80, values: (u, vals) => vals.map(fmt) }];
