@@ -80,3 +80,11 @@ def test_one_second_scrapes_of_envoys_admin_api(admin: str) -> None:
     assert config["global"] == {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
     assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["127.0.0.1:9901"]}]
     assert config["scrape_configs"][0]["metrics_path"] == "/stats/prometheus"
+
+
+def test_the_runtimes_own_metrics_and_its_processes_cadvisor_metrics_are_scraped() -> None:
+    config = prometheus_config("127.0.0.1:9901", runtime_api="http://127.0.0.1:7000")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"envoy", "canaryflow", "cadvisor"}
+    assert (jobs["canaryflow"]["metrics_path"], jobs["cadvisor"]["metrics_path"]) == ("/metrics", "/metrics/cadvisor")
+    assert jobs["cadvisor"]["static_configs"] == [{"targets": ["127.0.0.1:7000"]}]

@@ -35,15 +35,24 @@ class Runtime:
             raise CliError(f"no runtime is running with state directory {self.dirs.root}: run `canaryflow up`")
         return str(record["endpoints"]["api"])
 
-    def start(self, time_scale: float, min_interval: float, timeout: float = 90.0, judge: bool = False) -> int:
-        """Start the runtime in the background; returns its PID once its API answers."""
+    def start(
+        self, time_scale: float, min_interval: float, timeout: float = 90.0, judge: bool = False,
+        dashboard: tuple[str, str | None] = ("", None),
+    ) -> int:  # fmt: skip
+        """Start the runtime in the background; returns its PID once its API answers. ``dashboard`` is the
+        dashboard's HOST:PORT ("": loopback) and token (None: read-only), passed in the environment, not argv."""
         self.dirs.create()
         log = (self.dirs.logs / "runtime.log").open("ab")
         argv = [sys.executable, "-m", "canaryflow.local", "--state-dir", str(self.dirs.root),
                 "--time-scale", str(time_scale), "--min-interval", str(min_interval)]  # fmt: skip
         if judge:
             argv.append("--judge")
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        listen, token = dashboard
+        argv += ["--dashboard-listen", listen] if listen else []
+        env = {**os.environ, **({"CANARYFLOW_DASHBOARD_TOKEN": token} if token else {})}
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:

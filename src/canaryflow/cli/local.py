@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
+from canaryflow.cli import dashboard as dashboard_cli
 from canaryflow.cli import gitops, reading, view
 from canaryflow.cli.client import CliError, Runtime, sources
 from canaryflow.cli.options import (
@@ -64,6 +65,9 @@ def register(app: typer.Typer) -> None:
         branch: Annotated[str, typer.Option(metavar="BRANCH", help="Branch to follow, with --git.")] = "main",
         path: Annotated[str, typer.Option(metavar="PATH", help="Path in the repository to apply, with --git.")] = "./",
         state_dir: StateDir = None,
+        dashboard_token: dashboard_cli.Token = None,
+        dashboard_token_file: dashboard_cli.TokenFile = None,
+        dashboard_listen: dashboard_cli.Listen = "",
     ) -> None:
         """Start Envoy, Prometheus, the load tester and the control loop on loopback, then apply the files.
 
@@ -75,9 +79,11 @@ def register(app: typer.Typer) -> None:
             if running is not None:
                 out().print(f"a runtime is already running (pid {running}), state in {runtime.dirs.root}")
             else:
+                dashboard = dashboard_cli.settings(dashboard_listen, dashboard_token, dashboard_token_file)
                 with waiting("starting Envoy, Prometheus, the load tester and the control loop"):
-                    pid = runtime.start(time_scale, min_interval, judge=judge)
+                    pid = runtime.start(time_scale, min_interval, judge=judge, dashboard=dashboard)
                 out().print(f"runtime started (pid {pid}), state in {runtime.dirs.root}")
+            out().print(f"dashboard: {dashboard_cli.url(runtime)}")
             if filename:
                 _apply(runtime, filename, None, delete=False)
             if git:

@@ -154,6 +154,10 @@ from canaryflow.cli import kubegitops as _kubegitops  # noqa: E402
 
 _kubegitops.register(app)
 
+from canaryflow.cli import dashboard as _dashboard  # noqa: E402
+
+_dashboard.register(app)
+
 
 def main() -> None:  # pragma: no cover - console script
     app()

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from canaryflow.cli import dashboard as dashboard_cli
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -74,6 +76,11 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
             "info"
         ),
+        dashboard_listen: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_DASHBOARD_LISTEN", help="HOST:PORT of the dashboard; '' for none.")
+        ] = "127.0.0.1:8090",
+        dashboard_token: dashboard_cli.Token = None,
+        dashboard_token_file: dashboard_cli.TokenFile = None,
     ) -> None:
         """Run the Kubernetes operator: drive every Canary in the watched namespaces (a drop-in for Flagger)."""
         from canaryflow.api.judge import CanaryJudge
@@ -94,6 +101,8 @@ def register(app: typer.Typer) -> None:
                 listen=listen,
                 log_level=level,
                 settings=Settings(judge=CanaryJudge() if judge else None),
+                dashboard_listen=dashboard_listen or None,
+                dashboard_token=dashboard_cli.settings(dashboard_listen, dashboard_token, dashboard_token_file)[1],
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

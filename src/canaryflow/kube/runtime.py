@@ -28,12 +28,14 @@ from canaryflow.control.executor import Adapters, AlertSender, MetricsRunner
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
 from canaryflow.control.web import metrics_app, parse_listen, serving
+from canaryflow.dashboard import app as dashboard_app
 from canaryflow.engine.checks import Settings
 from canaryflow.hooks.base import HookRunner
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
 from canaryflow.kube.cache import KubeCache
 from canaryflow.kube.catalog import KubeCatalog
 from canaryflow.kube.client import Api, Conflict, Kind, KubeApi
+from canaryflow.kube.dashboard import KubeBackend
 from canaryflow.kube.operator import FINALIZER, CanaryOperator, KubeExecutor
 from canaryflow.kube.store import KubeEventSink, KubeStatusStore
 from canaryflow.metrics.runner import MetricRunner
@@ -69,6 +71,8 @@ class OperatorOptions:
     peering: str | None = "canaryflow"  # None: standalone, no leader election
     listen: str | None = "127.0.0.1:8080"  # None: no /metrics server
     log_level: str = "info"
+    dashboard_listen: str | None = None  # HOST:PORT of the dashboard; None: no dashboard
+    dashboard_token: str | None = None  # allows the dashboard's actions; None: read-only
     # Not flags: for tests, benchmarks and embedding.
     server: str | None = None  # a plain-HTTP API server URL instead of kubeconfig / in-cluster credentials
     priority: int | None = None  # kopf peering priority; random when None
@@ -80,6 +84,11 @@ class OperatorOptions:
             raise ValueError(f"--mesh-provider {self.mesh_provider!r}: must be one of {', '.join(MESH_PROVIDERS)}")
         if self.listen is not None:
             parse_listen(self.listen)
+        if self.dashboard_listen is not None:
+            try:
+                parse_listen(self.dashboard_listen)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace("--listen", "--dashboard-listen", 1)) from None
 
 
 class Fanout:
@@ -187,6 +196,10 @@ class OperatorRuntime:
             await self._ensure_peering(self.options.peering)
         if self.options.listen is not None:
             await self._serve_metrics(self.options.listen)
+        if self.options.dashboard_listen is not None:
+            backend = KubeBackend(api, self.options.namespaces, self.options.metrics_server)
+            settings = dashboard_app.Settings(self.options.dashboard_listen, self.options.dashboard_token)
+            self.dashboard_port = await stack.enter_async_context(dashboard_app.serve(backend, settings))
 
     async def stop(self) -> None:
         await self._stack.aclose()

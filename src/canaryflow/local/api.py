@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,7 +19,7 @@ from canaryflow.api import loader
 from canaryflow.api.status import Phase
 from canaryflow.control.web import metrics_app
 from canaryflow.engine.machine import Operation
-from canaryflow.local import gitops_api, snapshot
+from canaryflow.local import cadvisor, gitops_api, snapshot
 from canaryflow.local.objects import Rejected
 
 if TYPE_CHECKING:
@@ -102,6 +103,9 @@ def build(runtime: LocalRuntime) -> Starlette:
         text = runtime.workloads.logs(request.path_params["namespace"], request.path_params["name"], lines)
         return Response(text, media_type="text/plain")
 
+    async def containers(request: Request) -> Response:
+        return Response(cadvisor.exposition(runtime.workloads.processes), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/status", status),
@@ -111,6 +115,7 @@ def build(runtime: LocalRuntime) -> Starlette:
             Route("/events", events),
             Route("/canaries/{namespace}/{name}/{operation}", operate, methods=["POST"]),
             Route("/logs/{namespace}/{name}", logs),
+            Route("/metrics/cadvisor", containers),
             *gitops_api.routes(runtime),
             Mount("/", metrics_app(runtime.recorder)),
         ]

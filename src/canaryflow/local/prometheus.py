@@ -92,12 +92,18 @@ def recording_rules() -> Json:
     }
 
 
-def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s") -> Json:
-    """Prometheus' configuration: one job scraping Envoy's admin API every ``scrape_interval``.
+def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s", runtime_api: str | None = None) -> Json:
+    """Prometheus' configuration: a job scraping Envoy's admin API every ``scrape_interval``; with ``runtime_api``
+    two more on the runtime's API: its own Flagger-named metrics (``/metrics``) and the workload processes' CPU and
+    memory under cAdvisor's names (``/metrics/cadvisor``), as Flagger's Grafana dashboard expects them.
 
-    ``envoy_admin`` is ``host:port`` or a URL such as ``http://127.0.0.1:9901``.
+    ``envoy_admin`` and ``runtime_api`` are ``host:port`` or URLs such as ``http://127.0.0.1:9901``.
     """
-    target = urllib.parse.urlsplit(envoy_admin).netloc if "://" in envoy_admin else envoy_admin
+    target = _host_port(envoy_admin)
+    runtime_jobs = [
+        {"job_name": job, "metrics_path": path, "static_configs": [{"targets": [_host_port(runtime_api)]}]}
+        for job, path in (("canaryflow", "/metrics"), ("cadvisor", "/metrics/cadvisor"))
+    ] if runtime_api else []  # fmt: skip
     return {
         # Prometheus refuses a scrape timeout longer than the interval; its default (10s) is.
         "global": {
@@ -112,9 +118,14 @@ def prometheus_config(envoy_admin: str, *, scrape_interval: str = "1s") -> Json:
                 "metrics_path": "/stats/prometheus",
                 "static_configs": [{"targets": [target]}],
                 "metric_relabel_configs": istio_relabelling(),
-            }
+            },
+            *runtime_jobs,
         ],
     }
+
+
+def _host_port(address: str) -> str:
+    return urllib.parse.urlsplit(address).netloc if "://" in address else address
 
 
 def _rule(source: list[str], regex: str, target: str, replacement: str) -> Json:
@@ -134,6 +145,7 @@ class PrometheusProcess:
         log_path: Path,
         binary: str | None = None,
         scrape_interval: str = "1s",
+        runtime_api: str | None = None,
     ) -> None:
         self.directory = directory
         self.port = port
@@ -141,6 +153,7 @@ class PrometheusProcess:
         self._log_path = log_path
         self._binary = binary
         self._scrape_interval = scrape_interval
+        self._runtime_api = runtime_api
         self._process: Supervised | None = None
 
     @property
@@ -183,7 +196,13 @@ class PrometheusProcess:
         path = self.directory / "prometheus.yml"
         # JSON is YAML: no YAML writer needed for a generated file. rule_files are relative to the config file.
         (self.directory / "rules.yml").write_text(json.dumps(recording_rules()))
-        path.write_text(json.dumps(prometheus_config(self.envoy_admin, scrape_interval=self._scrape_interval)))
+        path.write_text(
+            json.dumps(
+                prometheus_config(
+                    self.envoy_admin, scrape_interval=self._scrape_interval, runtime_api=self._runtime_api
+                )
+            )
+        )
         return path
 
     async def reload(self) -> None:

@@ -24,6 +24,8 @@ from canaryflow.clock import SystemClock
 from canaryflow.control.executor import Adapters, Executor
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.scheduler import Scheduler, Timing
+from canaryflow.control.web import parse_listen
+from canaryflow.dashboard import app as dashboard_app
 from canaryflow.engine.checks import Settings
 from canaryflow.gitops.controller.loop import Timing as GitOpsTiming
 from canaryflow.gitops.controller.objects import Key
@@ -31,6 +33,7 @@ from canaryflow.gitops.target.base import Health, ObjRef
 from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
 from canaryflow.local import snapshot
 from canaryflow.local import state as state_mod
+from canaryflow.local.dashboard import LocalBackend
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
@@ -68,6 +71,8 @@ class Options:
     timing: Timing = dataclasses.field(default_factory=Timing)
     settings: Settings = dataclasses.field(default_factory=Settings)
     gitops_timing: GitOpsTiming = dataclasses.field(default_factory=GitOpsTiming)
+    #: The dashboard's token (None: read-only) and address; port 0 keeps the port of the last run when free.
+    dashboard: dashboard_app.Settings = dataclasses.field(default_factory=dashboard_app.Settings)
 
 
 class RuntimeError_(Exception):
@@ -82,6 +87,8 @@ class LocalRuntime:
         self.started_at = time.time()
         self._stack = contextlib.AsyncExitStack()
         self._record_task: asyncio.Task[None] | None = None
+        self._dashboard = contextlib.AsyncExitStack()
+        self.dashboard_url = ""
 
     # -- start and stop ------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,7 +112,7 @@ class LocalRuntime:
         self._stack.push_async_callback(self.envoy.stop)
         self.prometheus = PrometheusProcess(
             dirs.prometheus, port=self.ports["prometheus"], envoy_admin=self._url("admin"),
-            log_path=dirs.logs / "prometheus.log",
+            log_path=dirs.logs / "prometheus.log", runtime_api=self._url("api"),
         )  # fmt: skip
         await self.prometheus.start()
         self._stack.push_async_callback(self.prometheus.stop)
@@ -129,6 +136,7 @@ class LocalRuntime:
         self.gitops = self.gitops_parts.controller
         self.flux_objects = self.gitops_parts.objects
         await self.gitops_parts.start()
+        await self._serve_dashboard()
         self._record_task = asyncio.create_task(self._keep_record(), name="runtime record")
         for body in self.objects.list("Canary"):
             self.scheduler.apply(Canary.model_validate(body))
@@ -165,7 +173,16 @@ class LocalRuntime:
         self.executor = Executor(adapters, SystemClock())
         self.scheduler = Scheduler(self.executor, SystemClock(), self.options.timing)
 
+    async def _serve_dashboard(self) -> None:
+        settings = self.options.dashboard
+        host, port = parse_listen(settings.listen)
+        listen = f"{host}:{port or self.ports['dashboard']}"
+        served = dashboard_app.serve(LocalBackend(self), dataclasses.replace(settings, listen=listen))
+        bound = await self._dashboard.enter_async_context(served)
+        self.dashboard_url = f"http://{host}:{bound}"
+
     async def stop(self) -> None:
+        await self._dashboard.aclose()
         if self._record_task is not None:
             self._record_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -235,7 +252,7 @@ class LocalRuntime:
             return old if isinstance(old, int) and port_is_free(old) else free_port()
 
         ports: dict[str, Any] = {
-            n: port(n, previous.get(n)) for n in ("api", "admin", "proxy", "prometheus", "loadtester")
+            n: port(n, previous.get(n)) for n in ("api", "admin", "proxy", "prometheus", "loadtester", "dashboard")
         }
         old_gateways = previous.get("gateways") or {}
         ports["gateways"] = {g: port(g, old_gateways.get(g)) for g in self._gateway_names()}
@@ -327,6 +344,7 @@ class LocalRuntime:
             "envoyAdmin": self._url("admin"),
             "prometheus": self._url("prometheus"),
             "loadtester": self._url("loadtester"),
+            "dashboard": self.dashboard_url,
             "gateways": {name: f"http://127.0.0.1:{port}" for name, port in self.ports["gateways"].items()},
         }
 
