@@ -115,7 +115,7 @@ class Runtime:
 
     def endpoints(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.port}"
-        return {"api": url, "prometheus": "http://127.0.0.1:1",
+        return {"api": url, "prometheus": "http://127.0.0.1:1", "dashboard": "http://127.0.0.1:3/",
                 "gateways": {"istio-system/public-gateway": "http://127.0.0.1:2"}}  # fmt: skip
 
     def process_health(self) -> list[dict[str, Any]]:

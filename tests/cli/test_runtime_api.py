@@ -61,6 +61,7 @@ def test_up_detach_says_a_runtime_is_already_running(saved: Saved, served: Runti
     code, out, _ = saved.cli("up", "--detach")
     assert code == 0
     assert f"a runtime is already running (pid {os.getpid()}), state in {saved.root}" in out
+    assert "dashboard: http://127.0.0.1:3/" in out
 
 
 def test_refused_manifests_print_each_problem_on_one_greppable_line(

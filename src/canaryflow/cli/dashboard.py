@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from canaryflow.cli.client import CliError, Runtime
+from canaryflow.cli.options import StateDir, flag
 
 Token = Annotated[
     str | None,
@@ -50,8 +51,8 @@ def url(runtime: Runtime) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def dashboard(
-        open_: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
-        state_dir: Annotated[str | None, typer.Option("--state-dir", envvar="CANARYFLOW_STATE_DIR")] = None,
+        open_: Annotated[bool, flag("--open", help="Open it in the default browser.")] = False,
+        state_dir: StateDir = None,
     ) -> None:
         """Print the URL of the running runtime's dashboard (every canary live, GitOps, the Istio Canary view)."""
         try:
