@@ -7,15 +7,17 @@ canary's failure never touches another's tick.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from canaryflow.api.canary import Canary, CanaryMetric, HookType
 from canaryflow.api.status import CanaryStatus
 from canaryflow.control.clock import Clock
+from canaryflow.control.deadlines import Deadlines
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.engine import effects as fx
 from canaryflow.engine import tick as engine
@@ -30,6 +32,7 @@ from canaryflow.traffic.base import NoTraffic, TrafficCounter, TrafficError
 from canaryflow.workloads.base import Workload
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class MetricsRunner(Protocol):
@@ -60,10 +63,36 @@ class Adapters:
     settings: Settings = dataclasses.field(default_factory=Settings)
     #: The judge's per-arm counters (only asked for when a canary's judge is on).
     traffic: TrafficCounter = dataclasses.field(default_factory=NoTraffic)
+    #: How long each adapter call and each tick may take (control/deadlines.py).
+    deadlines: Deadlines = dataclasses.field(default_factory=Deadlines)
 
 
 class EffectFailed(Exception):
     pass
+
+
+@dataclasses.dataclass(slots=True)
+class _Waiting:
+    """What a tick is waiting on, for the message when its budget runs out."""
+
+    on: str = "nothing yet"
+
+
+def _name(canary: Canary) -> str:
+    return f"{canary.metadata.name}.{canary.metadata.namespace}"
+
+
+def _hung(call: str, canary: Canary, seconds: float) -> str:
+    return f"{call} for {_name(canary)} did not answer within {seconds:g}s"
+
+
+#: Calls whose missed deadline is a failed check (as Flagger counts a query error or a webhook timeout), not an
+#: abandoned tick: the engine sees the failure and counts it towards the threshold.
+_FAILED_CHECK: dict[type, Callable[[str], object]] = {
+    fx.MeasureMetric: lambda message: fx.Reading(error=message),
+    fx.CountArms: lambda message: fx.ArmCounts(error=message),
+    fx.CallHook: lambda message: fx.HookOutcome(False, message),
+}
 
 
 Handler = Callable[[Canary, Any], Awaitable[object]]
@@ -96,51 +125,95 @@ class Executor:
     async def tick(self, canary: Canary, interval: float = 0.0) -> engine.TickResult | None:
         """One tick; returns its result, or None when it was abandoned (the reason is in the events).
         ``interval`` is the analysis interval the scheduler runs the canary at (see ``TickInput``)."""
+        waiting = _Waiting()
+        seconds = self.a.deadlines.for_tick(canary)
+        try:
+            async with asyncio.timeout(seconds) as budget:
+                return await self._tick(canary, interval, waiting)
+        except EffectFailed as failure:
+            message = str(failure)
+        except TimeoutError:
+            if not budget.expired():
+                raise
+            message = f"tick of {_name(canary)} abandoned after {seconds:g}s (its budget) waiting on {waiting.on}"
+        await self._warn(canary, message)
+        return None
+
+    async def _tick(self, canary: Canary, interval: float, waiting: _Waiting) -> engine.TickResult | None:
         key = canary.key
-        stored = await self.a.store.load(key)
+        store = self.a.store
+        stored = await self._bounded(canary, waiting, "StatusStore.load", store.load(key))
         status = stored.status if stored else CanaryStatus()
-        operation = await self.a.store.pending(key)
+        operation = await self._bounded(canary, waiting, "StatusStore.pending", store.pending(key))
         started = time.perf_counter()
         steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings, interval))
-        current: fx.Effect | None = None
         try:
             current = next(steps)
             while True:
+                waiting.on = type(current).__name__
                 result = await self._perform(canary, current)
                 current = steps.send(result)
         except StopIteration as stop:
             outcome: engine.TickResult = stop.value
-        except EffectFailed as failure:
-            await self._emit(canary, fx.Emit(fx.EventType.WARNING, str(failure)))
-            await self.abandoned(canary, str(failure))
-            return None
         finally:
             steps.close()
         if outcome.status != status:
+            saving = store.save(key, outcome.status, stored.version if stored else None)
             try:
-                await self.a.store.save(key, outcome.status, stored.version if stored else None)
+                await self._bounded(canary, waiting, "StatusStore.save", saving)
             except Conflict as conflict:
                 log.warning("%s: status not saved: %s", key, conflict)
                 return None
         if outcome.operation_done and operation is not None:
-            await self.a.store.clear(key, operation)
+            await self._bounded(canary, waiting, "StatusStore.clear", store.clear(key, operation))
         seconds = time.perf_counter() - started if outcome.analysed else None
         self.a.recorder.observe(canary, status.phase, outcome.status, seconds)
         return outcome
 
+    async def _bounded(self, canary: Canary, waiting: _Waiting, call: str, awaitable: Awaitable[T]) -> T:
+        """A store call of the tick itself, under the call deadline (its other errors propagate as before)."""
+        waiting.on = call
+        seconds = self.a.deadlines.call
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                return await awaitable
+        except TimeoutError:
+            if deadline.expired():
+                raise EffectFailed(_hung(call, canary, seconds)) from None
+            raise
+
+    async def _warn(self, canary: Canary, message: str) -> None:
+        """The abandoned tick's warning event, then the runtime's own report; neither may hang the worker."""
+        try:
+            await self._perform(canary, fx.Emit(fx.EventType.WARNING, message))
+        except EffectFailed as failure:
+            log.warning("%s: %s (the warning event was not recorded either: %s)", canary.key, message, failure)
+        try:
+            async with asyncio.timeout(self.a.deadlines.call):
+                await self.abandoned(canary, message)
+        except Exception:  # a runtime's report of an abandoned tick is best effort
+            log.warning("%s: could not report the abandoned tick", canary.key, exc_info=True)
+
     async def abandoned(self, canary: Canary, message: str) -> None:
-        """A tick was abandoned because an adapter failed (``message`` says which and why); the warning event
-        is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
+        """A tick was abandoned because an adapter failed or hung (``message`` says which and why); the warning
+        event is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
 
     async def _perform(self, canary: Canary, effect: fx.Effect) -> object:
+        name = type(effect).__name__
+        seconds = self.a.deadlines.for_effect(canary, effect)
         try:
-            return await self._handlers[type(effect)](canary, effect)
+            async with asyncio.timeout(seconds) as deadline:
+                return await self._handlers[type(effect)](canary, effect)
         except EffectFailed:
             raise
         except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
-            name = type(effect).__name__
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                hung = _hung(name, canary, seconds)
+                if type(effect) in _FAILED_CHECK:  # a query or webhook that never answers fails its check
+                    return _FAILED_CHECK[type(effect)](hung)
+                raise EffectFailed(hung) from None
             log.debug("%s: %s failed", canary.key, name, exc_info=True)
-            raise EffectFailed(f"{name} failed for {canary.metadata.name}.{canary.metadata.namespace}: {exc}") from exc
+            raise EffectFailed(f"{name} failed for {_name(canary)}: {exc}") from exc
 
     # -- effects that need more than one adapter call -----------------------------------------------------
     async def _check_providers(self, canary: Canary, effect: fx.CheckProviders) -> tuple[str, ...]:
@@ -182,7 +255,17 @@ class Executor:
             await self.a.hooks.call(HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra))
 
     async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
-        for error in await self.a.alerts.send(canary, effect.message, effect.severity, canary_fields(canary)):
+        """Alerts are best effort (as in Flagger): a notifier that fails or never answers is reported in an
+        event; the tick goes on (a rollback is never held up by a chat service)."""
+        seconds = self.a.deadlines.call
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                errors = await self.a.alerts.send(canary, effect.message, effect.severity, canary_fields(canary))
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            errors = [f"the notifier did not answer within {seconds:g}s"]
+        for error in errors:
             await self.a.events.record(
                 Event(self.clock.now(), canary.key, fx.EventType.WARNING, f"alert not delivered: {error}")
             )
