@@ -6,12 +6,24 @@ unable to renew, knows it has lost within the renew deadline. A released lease i
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from canaryflow.clock import FakeClock
 from canaryflow.kube.client import KubeApi
 from canaryflow.kube.gitops.leader import LeaderElector, LeaseConfig
+from canaryflow.kube.gitops.run import GitOpsOptions, run
 from canaryflow.kube.kinds import LEASE
+from tests.gitops.gitserver import GitDaemon, RepoDir
+from tests.kube.emulator import RunningEmulator
 from tests.kube.schemas import validate
+from tests.kube.test_gitops_controller import (
+    GITREPOSITORY,
+    KUSTOMIZATION,
+    applied_revision,
+    git_repository,
+    kustomization,
+    manifests,
+)
 from tests.polling import until, wait_for
 
 NAMESPACE = "canaryflow-system"
@@ -83,3 +95,55 @@ async def test_a_released_lease_is_taken_at_the_next_retry(kube_api: KubeApi) ->
     await clock.advance(5)
     await wait_for(following, "b taking the released lease")
     assert b.leading and await holder(kube_api) == "b" and b.attempts == 2
+
+
+async def test_two_controllers_only_the_leader_applies_and_the_other_takes_over_when_it_stops(
+    kube_api: KubeApi, kube_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Two ``canaryflow gitops-controller`` runs (``run()``, in process, on one fake clock for the Lease): the
+    first leads and applies git; the second waits, fetching nothing; when the first stops, it releases the Lease
+    and the second takes over and applies the next commit."""
+    repo = RepoDir(tmp_path / "repos").create("fleet", manifests())
+    clock = FakeClock()
+    with GitDaemon(tmp_path / "repos") as daemon:
+        await kube_api.create(GITREPOSITORY, git_repository(daemon.url("fleet")))
+        await kube_api.create(KUSTOMIZATION, kustomization())
+
+        def options(name: str) -> GitOpsOptions:
+            lease = LeaseConfig(namespace=NAMESPACE, identity=name)
+            return GitOpsOptions(workdir=tmp_path / name, listen=None, leader_elect=True, server=kube_emulator.url,
+                                 lease=lease)  # fmt: skip
+
+        stop_a, stop_b = asyncio.Event(), asyncio.Event()
+        a = asyncio.create_task(run(options("a"), stop_a, clock))
+        await until(lambda: applied_revision(kube_api), "the first controller applying git")
+        assert await holder(kube_api) == "a"
+        before = holder_attempts(kube_emulator)  # a renews only when the fake clock moves
+        b = asyncio.create_task(run(options("b"), stop_b, clock))
+        await until(lambda: holder_attempts(kube_emulator) > before, "the second controller asking for the Lease")
+        await clock.advance(30)  # a renews; b retries and is refused: it never fetched or applied anything
+        await until(lambda: holder_attempts(kube_emulator) > before + 2, "renewals and retries")
+        assert await holder(kube_api) == "a" and not (tmp_path / "b" / "sources").exists()
+
+        stop_a.set()
+        await wait_for(a, "the first controller stopping")
+        assert await holder(kube_api) == ""  # released
+        sha = repo.commit(manifests(colour="green"))
+        await clock.advance(5)  # b's next retry takes the Lease, then it reconciles
+        await until(lambda: holder_is(kube_api, "b"), "the second controller leading")
+        await until(lambda: revision_is(kube_api, f"master@sha1:{sha}"), "the second controller applying git")
+        assert (tmp_path / "b" / "sources").exists()
+        stop_b.set()
+        await wait_for(b, "the second controller stopping")
+
+
+def holder_attempts(emulator: RunningEmulator) -> int:
+    return len([r for r in emulator.requests if "/leases/" in r.path and r.method == "GET"])
+
+
+async def holder_is(api: KubeApi, name: str) -> bool:
+    return await holder(api) == name
+
+
+async def revision_is(api: KubeApi, revision: str) -> bool:
+    return await applied_revision(api) == revision
