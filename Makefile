@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps test lint demo bench clean crds
+.PHONY: setup system-deps test lint demo bench clean crds flux-crds
 
 setup: $(STAMP) system-deps
 
@@ -42,6 +42,10 @@ crds: $(STAMP)
 	{ echo '# Regenerate with `make crds` (canaryflow crds > deploy/crds/canaryflow.yaml, copied into the chart).'; \
 	  $(BIN)/canaryflow crds; } > deploy/crds/canaryflow.yaml
 	cp deploy/crds/canaryflow.yaml deploy/charts/canaryflow/crds/canaryflow.yaml
+
+# deploy/gitops/crds: Flux's current CRDs plus the v1beta2 version of its previous releases (scripts/flux_crds.py).
+flux-crds: $(STAMP)
+	$(PY) scripts/flux_crds.py
 
 clean:
 	rm -rf $(VENV) .canaryflow

@@ -57,8 +57,8 @@ def gitops_options(argv: list[str]) -> Any:
 
 def test_base_installs_the_flux_crds_and_the_controller_in_its_namespace() -> None:
     kinds = sorted(o["kind"] for o in built())
-    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRoleBinding", "Deployment", "Service"]
-                           + ["CustomResourceDefinition"] * 6)  # fmt: skip
+    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRoleBinding", "Deployment", "Service", "Role",
+                            "RoleBinding"] + ["CustomResourceDefinition"] * 6)  # fmt: skip
     assert only(built(), "Namespace")["metadata"]["name"] == NAMESPACE
     for obj in built():
         where = obj["metadata"].get("namespace")
@@ -74,7 +74,7 @@ def test_the_crds_are_fluxs_own_and_serve_every_kind_the_controller_reconciles()
     for path in sorted((GITOPS / "crds").glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
-        assert path.read_bytes() == (FLUX_CRDS / path.name).read_bytes(), f"{path} differs from Flux's CRD"
+        assert path.read_text().startswith((FLUX_CRDS / path.name).read_text()), f"{path} is not Flux's CRD"
     for name in ("LICENSE", "PROVENANCE"):
         assert (GITOPS / "crds" / name).is_file(), f"deploy/gitops/crds/{name} is missing"
     provenance = (GITOPS / "crds" / "PROVENANCE").read_text()
@@ -143,6 +143,7 @@ def test_command_and_args_are_accepted_by_canaryflow_gitops_controller() -> None
     assert command == ["canaryflow", "gitops-controller"]
     options = gitops_options([*command[1:], *container()["args"]])
     assert (options.namespaces, str(options.workdir), options.listen) == ((), "/data", "0.0.0.0:8081")
+    assert options.leader_elect and options.lease_name == "canaryflow-gitops-leader-election"
 
     from canaryflow.cli.main import app
 
@@ -151,6 +152,27 @@ def test_command_and_args_are_accepted_by_canaryflow_gitops_controller() -> None
     envvars = {e for p in cli.params for e in ([p.envvar] if isinstance(p.envvar, str) else p.envvar or [])}
     ours = {e["name"] for e in container().get("env", []) if e["name"].startswith("CANARYFLOW_")}
     assert ours <= envvars, f"the controller reads no {sorted(ours - envvars)}"
+
+
+def test_leader_election_may_use_the_lease_it_names_in_its_own_namespace() -> None:
+    """The Role grants what kube/gitops/leader.py calls on leases, for the Lease the Deployment names, in the
+    namespace the pod is told (its own), to the pod's ServiceAccount."""
+    import ast
+
+    role, binding = only(built(), "Role"), only(built(), "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+    (rule,) = role["rules"]
+    source = (ROOT / "src" / "canaryflow" / "kube" / "gitops" / "leader.py").read_text()
+    called = {node.func.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+              and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Attribute)
+              and node.func.value.attr == "api"}  # fmt: skip
+    assert (rule["apiGroups"], rule["resources"]) == (["coordination.k8s.io"], ["leases"])
+    assert set(rule["verbs"]) == {{"replace": "update"}.get(call, call) for call in called}  # get, create, update
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": deployment()["spec"]["template"]["spec"][
+        "serviceAccountName"], "namespace": NAMESPACE}]  # fmt: skip
+    env = {e["name"]: e for e in container()["env"]}
+    assert env["CANARYFLOW_LEADER_ELECTION_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def test_the_operators_base_does_not_install_it() -> None:

@@ -1,7 +1,8 @@
 """Validation of rendered objects against the schemas the API server would use.
 
-Core kinds: ``kubernetes_validate`` (Kubernetes 1.30, strict: unknown fields are errors). Istio kinds: the
-``openAPIV3Schema`` of the version the object names in Istio's CRDs (``tests/fixtures/istio-crd``), made strict
+Core kinds: ``kubernetes_validate`` (Kubernetes 1.30, strict: unknown fields are errors). Istio kinds and Flux's:
+the ``openAPIV3Schema`` of the version the object names in Istio's CRDs (``tests/fixtures/istio-crd``) or in the
+Flux CRDs canaryflow ships (``deploy/gitops/crds``: a version they do not serve is refused), made strict
 the way ``kubectl apply --validate=strict`` is: a field the schema does not declare is an error rather than
 silently pruned (a pruned match field would widen what a route matches). Their ``metadata`` is checked as an
 ObjectMeta by ``kubernetes_validate``.
@@ -20,18 +21,56 @@ import yaml
 KUBERNETES_VERSION = "1.30.0"
 ISTIO_CRDS = Path(__file__).resolve().parents[1] / "fixtures" / "istio-crd" / "networking-crds.yaml"
 ISTIO_GROUP = "networking.istio.io"
+FLUX_CRDS = Path(__file__).resolve().parents[2] / "deploy" / "gitops" / "crds"
 
 
 def validate(obj: dict[str, Any]) -> None:
     """Raise if the API server would refuse ``obj`` (or silently drop part of it)."""
     group, _, version = str(obj["apiVersion"]).rpartition("/")
-    if group != ISTIO_GROUP:
+    if group != ISTIO_GROUP and group not in flux_groups():
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         return
     holder = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj["metadata"]}
     kubernetes_validate.validate(holder, KUBERNETES_VERSION, strict=True)
-    assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}, f"unexpected top-level fields: {sorted(obj)}"
-    istio_validator(obj["kind"], version).validate(obj["spec"])
+    if group == ISTIO_GROUP:
+        assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}, f"unexpected top-level fields: {sorted(obj)}"
+        istio_validator(obj["kind"], version).validate(obj["spec"])
+        return
+    assert set(obj) <= {"apiVersion", "kind", "metadata", "spec", "status"}, f"unexpected fields: {sorted(obj)}"
+    top = {k: v for k, v in obj.items() if k != "metadata"}
+    flux_validator(group, obj["kind"], version).validate(top)
+
+
+@functools.cache
+def flux_groups() -> frozenset[str]:
+    return frozenset(crd["spec"]["group"] for crd in _flux_crds())
+
+
+@functools.cache
+def flux_validator(group: str, kind: str, version: str) -> Any:
+    """The shipped CRD's schema of ``version`` (without ``metadata``, checked as an ObjectMeta), strict."""
+    for crd in _flux_crds():
+        if crd["spec"]["group"] != group or crd["spec"]["names"]["kind"] != kind:
+            continue
+        for served in crd["spec"]["versions"]:
+            if served["name"] == version and served.get("served"):
+                schema = dict(served["schema"]["openAPIV3Schema"])
+                schema["properties"] = {k: v for k, v in schema["properties"].items() if k != "metadata"}
+                strict = _strict(schema)
+                jsonschema.Draft7Validator.check_schema(strict)
+                return jsonschema.Draft7Validator(strict)
+    raise AssertionError(f"the shipped Flux CRDs serve no {kind} {group}/{version}")
+
+
+@functools.cache
+def _flux_crds() -> list[dict[str, Any]]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [
+        doc
+        for path in sorted(FLUX_CRDS.glob("*_*.yaml"))
+        for doc in yaml.load_all(path.read_text(), Loader=loader)
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
 
 
 @functools.cache

@@ -1,14 +1,19 @@
 """Deleting a Kustomization in Kubernetes: Flux's finalizer holds it while what it applied is garbage-collected
-(``prune: true``), then lets it go; with ``prune: false`` it goes at once and everything stays. Against the
+(``prune: true``), then lets it go, even when the controller died in the middle (the next one finishes); with
+``prune: false`` it goes at once and everything stays. Against the
 realistic emulator (finalizers, ``deletionTimestamp``, namespace deletion) and a real ``git daemon``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from pathlib import Path
 from typing import Any
 
-from canaryflow.gitops.controller.loop import GitOpsController
+from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, EVENT, NAMESPACE, Kind, KubeApi
 from canaryflow.kube.gitops.finalizer import FINALIZER
+from canaryflow.kube.gitops.wiring import follow, kube_gitops
 from tests.gitops.gitserver import GitDaemon, Repo
 from tests.kube.emulator import RunningEmulator
 from tests.kube.test_gitops_controller import (
@@ -24,7 +29,7 @@ from tests.kube.test_gitops_controller import (
 from tests.kube.test_gitops_controller import controller as controller
 from tests.kube.test_gitops_controller import daemon as daemon
 from tests.kube.test_gitops_controller import repo as repo
-from tests.polling import until
+from tests.polling import until, wait_for
 
 SERVICE = Kind("v1", "Service", "services")
 
@@ -131,3 +136,53 @@ async def test_a_deleted_kustomization_without_prune_leaves_everything(
     for kind, namespace, name in ((DEPLOYMENT, "prod", "backend"), (SERVICE, "prod", "backend"),
                                   (CONFIGMAP, "prod", "ui"), (NAMESPACE, None, "prod")):  # fmt: skip
         assert await kube_api.get(kind, namespace, name) is not None, f"{kind.kind} {name} was deleted"
+
+
+class Crash(BaseException):
+    """The process dying mid-prune: not an Exception, so no handler catches and retries it."""
+
+
+async def test_a_controller_dying_mid_prune_leaves_the_finalizer_and_the_next_one_finishes(
+    kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon, tmp_path: Path,
+) -> None:  # fmt: skip
+    first = kube_gitops(kube_api, tmp_path / "first", timing=Timing(scale=0.01))
+    following = asyncio.create_task(follow(kube_api, first))
+    await follow_until_applied(kube_api, daemon, repo, prune=True)
+    deleting, died = first.ctx.target.delete, asyncio.Event()
+    done: list[str] = []
+
+    async def dying(ref: Any) -> bool:
+        if done:  # one object deleted: the process dies before the next
+            died.set()
+            raise Crash
+        done.append(str(ref))
+        return await deleting(ref)
+
+    first.ctx.target.delete = dying  # type: ignore[method-assign]
+    await kube_api.delete(KUSTOMIZATION, APPS.namespace, APPS.name)
+    await wait_for(died.wait(), "the controller dying after one deletion")
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Crash):
+        await following
+    with contextlib.suppress(Crash):
+        await first.close()
+
+    # what the crash left: the Kustomization held by Flux's finalizer, part of its inventory still there
+    live = await kube_api.get(KUSTOMIZATION, APPS.namespace, APPS.name)
+    assert live is not None and live["metadata"]["deletionTimestamp"] and live["metadata"]["finalizers"] == [FINALIZER]
+    assert len(done) == 1  # the first of the inventory (Deployment, Service, ConfigMap, Namespace last)
+    assert await kube_api.get(DEPLOYMENT, "prod", "backend") is None
+    assert await kube_api.get(SERVICE, "prod", "backend") is not None
+
+    second = kube_gitops(kube_api, tmp_path / "second", timing=Timing(scale=0.01))
+    following = asyncio.create_task(follow(kube_api, second))
+    try:
+        await gone(kube_api)
+    finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+        await second.close()
+    assert await kube_api.get(SERVICE, "prod", "backend") is None
+    assert await kube_api.get(CONFIGMAP, "prod", "ui") is None
+    assert await kube_api.get(NAMESPACE, None, "prod") is None

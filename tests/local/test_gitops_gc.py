@@ -1,6 +1,7 @@
 """Deleting a Kustomization in the local runtime, as ``canaryflow delete`` does it: with ``prune: true`` what it
 applied is deleted through the runtime's target (the runtime is told of each deletion, as of a manual delete),
-Namespaces last, never what it did not apply or what is marked ``prune: disabled``; with ``prune: false``
+Namespaces last, never what it did not apply or what is marked ``prune: disabled``; a failed delete is retried and a
+deletion interrupted by a crash is finished at the next start (the store records it durably); with ``prune: false``
 everything stays.
 
 The parts are the runtime's own: the SQLite object store, LocalGitOps with its git source fetching a real
@@ -24,6 +25,7 @@ from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore
 from canaryflow.store import sqlite
 from tests.gitops.gitserver import Repo, RepoDir
+from tests.polling import until
 
 APPS = Key("Kustomization", "flux-system", "apps")
 DISABLED = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
@@ -152,3 +154,62 @@ async def test_deleting_a_kustomization_without_prune_leaves_everything(runtime:
     assert runtime.names() == ALL
     assert [(c.kind, c.action) for c in runtime.told] == [("Kustomization", "deleted")]
     assert APPS not in runtime.gitops.controller.keys
+
+
+class Crash(BaseException):
+    """The process dying mid-prune: not an Exception, so no handler catches and retries it."""
+
+
+async def test_a_deletion_interrupted_mid_prune_is_finished_by_the_next_start(tmp_path: Path, repo: Repo) -> None:
+    first = Runtime(tmp_path / "state")
+    await first.gitops.start()
+    await first.apply(flux_objects(f"file://{repo.bare}", prune=True))
+    await first.applied()
+    deleting, done = first.gitops.target.delete, []
+
+    async def dying(ref: Any) -> bool:
+        if done:  # one object deleted: the process dies before the next
+            raise Crash
+        done.append(ref)
+        return await deleting(ref)
+
+    first.gitops.target.delete = dying  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await first.delete(APPS)
+    assert len(done) == 1 and len(first.names()) == len(ALL) - 1
+    await first.gitops.close()
+    first.store.db.close()
+
+    # a new process on the same state: the deletion was recorded before the first delete, and is finished
+    second = Runtime(tmp_path / "state")
+    assert second.store.get(APPS.kind, APPS.namespace, APPS.name) is None
+    assert second.gitops.finalizer.pending == {APPS}
+    await second.gitops.start()
+    try:
+        await until(lambda: second.names() == ["ConfigMap/keep"], "the rest of the inventory deleted")
+        await until(lambda: not second.gitops.finalizer.pending, "the finalizing record cleared")
+    finally:
+        await second.gitops.close()
+    assert ("Namespace", "demo", "deleted") in [(c.kind, c.name, c.action) for c in second.told]
+
+
+async def test_a_failed_delete_is_retried_until_the_inventory_is_gone(runtime: Runtime, repo: Repo) -> None:
+    await runtime.apply(flux_objects(f"file://{repo.bare}", prune=True))
+    await runtime.applied()
+    deleting, refused = runtime.gitops.target.delete, []
+
+    async def refusing_once(ref: Any) -> bool:
+        if ref.kind == "Service" and not refused:
+            refused.append(ref)
+            raise OSError("disk full")
+        return await deleting(ref)
+
+    runtime.gitops.target.delete = refusing_once  # type: ignore[method-assign]
+    await runtime.delete(APPS)  # returns after the first attempt; the retry runs in the background
+    assert refused and APPS in runtime.gitops.finalizer.pending
+    await until(lambda: runtime.names() == ["ConfigMap/keep"], "the inventory deleted by a retry")
+    await until(lambda: not runtime.gitops.finalizer.pending, "the finalizing record cleared")
+    events = await runtime.events.recent(str(APPS))
+    assert [e.reason for e in events if e.reason == "PruneFailed"] == ["PruneFailed"]
+    failed = next(e for e in events if e.reason == "PruneFailed")
+    assert "disk full" in failed.message and "Service/demo/web" in failed.message

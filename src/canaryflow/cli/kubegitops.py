@@ -49,10 +49,28 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
             "info"
         ),
+        leader_elect: Annotated[
+            bool,
+            typer.Option(
+                "--leader-elect/--no-leader-elect",
+                envvar="CANARYFLOW_LEADER_ELECT",
+                help="Reconcile only while holding a coordination.k8s.io Lease, so replicas never apply at once "
+                "(Flux's --enable-leader-election; lease 35s, renew deadline 30s, retry 5s).",
+            ),
+        ] = False,
+        leader_election_id: Annotated[
+            str, typer.Option(envvar="CANARYFLOW_LEADER_ELECTION_ID", help="The Lease's name.")
+        ] = "canaryflow-gitops-leader-election",
+        leader_election_namespace: Annotated[
+            str,
+            typer.Option(
+                envvar="CANARYFLOW_LEADER_ELECTION_NAMESPACE", help="The Lease's namespace (the controller's own)."
+            ),
+        ] = "canaryflow-system",
     ) -> None:
         """Run the GitOps controller in Kubernetes: apply what git holds, as Flux's controllers do."""
         from canaryflow.kube.errors import ConfigError
-        from canaryflow.kube.gitops.run import GitOpsOptions, WatchFailed, run
+        from canaryflow.kube.gitops.run import GitOpsOptions, LeadershipLost, WatchFailed, run
 
         level = parse_log_level(log_level)
         try:
@@ -61,12 +79,15 @@ def register(app: typer.Typer) -> None:
                 workdir=workdir,
                 listen=listen,
                 receiver_listen=receiver_listen or None,
+                leader_elect=leader_elect,
+                lease_name=leader_election_id,
+                lease_namespace=leader_election_namespace,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
             asyncio.run(run(options))
-        except (ConfigError, WatchFailed) as exc:
+        except (ConfigError, WatchFailed, LeadershipLost) as exc:
             typer.echo(f"canaryflow gitops-controller: {exc}", err=True)
             raise typer.Exit(1) from None

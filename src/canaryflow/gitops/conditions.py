@@ -52,3 +52,13 @@ def is_ready(status: dict[str, Any]) -> bool:
 def ready(ok: bool, reason: str, message: str, generation: int, now: float) -> list[Condition]:
     """The conditions of a finished reconcile: ``Ready`` and, on failure, ``Stalled`` stays off (Flux retries)."""
     return [condition(flux.READY, ok, reason, message, generation, now)]
+
+
+def stalled(reason: str, message: str, generation: int, now: float) -> list[Condition]:
+    """A spec that cannot succeed until it changes (Flux's ``conditions.MarkStalled``): ``Stalled=True`` and
+    ``Ready=False`` with the same reason, no ``Reconciling`` (nothing is retried). The next successful reconcile
+    writes ``Ready`` alone, so ``Stalled`` goes with it."""
+    return [
+        condition(flux.READY, False, reason, message, generation, now),
+        condition(flux.STALLED, True, reason, message, generation, now),
+    ]

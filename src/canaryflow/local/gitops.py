@@ -13,10 +13,10 @@ from canaryflow.engine.effects import EventType
 from canaryflow.gitops.controller import RECONCILERS
 from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.diff import diff_kustomization
-from canaryflow.gitops.controller.kustomizations import finalize_kustomization
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
 from canaryflow.gitops.source.git import GitSource
+from canaryflow.local.gitops_finalizer import LocalFinalizer
 from canaryflow.local.gitops_target import HealthOf, LocalTarget
 from canaryflow.local.objects import Change, ObjectStore
 from canaryflow.store.base import Event, EventSink
@@ -78,17 +78,22 @@ class LocalGitOps:
             events=emit,
         )
         self.controller = GitOpsController(self.ctx, RECONCILERS, timing)
+        self.finalizer = LocalFinalizer(store, self.controller)
 
     async def start(self) -> None:
         await self.controller.start()
+        self.finalizer.resume()  # deletions a previous run did not finish
 
     async def close(self) -> None:
+        await self.finalizer.close()
         await self.controller.close()
 
     async def changed(self, changes: list[Change]) -> None:
         """Track applied Flux objects; forget deleted ones, after a deleted Kustomization's finalization (what it
         applied is deleted when it said ``prune: true``, through the target, so the runtime reacts to each
-        deletion as to ``canaryflow delete``; a Kustomization among them is finalized in turn)."""
+        deletion as to ``canaryflow delete``; a Kustomization among them is finalized in turn). The store
+        recorded the deletion durably (see :mod:`canaryflow.local.gitops_finalizer`): a failed delete is retried,
+        and a crash in the middle is finished at the next start."""
         for change in changes:
             if change.kind not in FLUX_KINDS:
                 continue
@@ -96,16 +101,9 @@ class LocalGitOps:
             if change.action == "deleted":
                 await self.controller.forget(key)  # first: no reconcile may re-apply what is being deleted
                 if change.kind == "Kustomization":
-                    await self._finalize(key, change.body)
+                    await self.finalizer.deleted(key, change.body)
             elif change.action in ("created", "configured"):
                 self.controller.track(key)
-
-    async def _finalize(self, key: Key, body: dict[str, Any]) -> None:
-        """The store has already removed the object (there is no deletionTimestamp locally): its last status
-        comes with the change. A failed delete is told in a Warning event and not retried; what it left stays
-        for ``canaryflow delete``."""
-        status = body.get("status")
-        await finalize_kustomization(self.ctx, key, body, status if isinstance(status, dict) else {})
 
     async def diff(self, key: Key) -> list[dict[str, Any]]:
         return await diff_kustomization(self.ctx, key)

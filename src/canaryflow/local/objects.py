@@ -121,6 +121,25 @@ class ObjectStore:
             "CREATE TABLE IF NOT EXISTS statuses (kind TEXT, namespace TEXT, name TEXT, status TEXT NOT NULL,"
             " PRIMARY KEY (kind, namespace, name))"
         )
+        # Deleted objects a controller still has to finalize (the local runtime's finalizers): written in the
+        # same transaction as the deletion, so a crash between the two cannot lose the job.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS finalizing (kind TEXT, namespace TEXT, name TEXT, body TEXT NOT NULL,"
+            " PRIMARY KEY (kind, namespace, name))"
+        )
+        self.held: set[str] = set()  # kinds whose deletions are recorded in `finalizing`
+
+    def hold_deletions(self, kind: str) -> None:
+        """From now on, a deleted ``kind`` is also recorded (body and last status) until :meth:`finalized`."""
+        self.held.add(kind)
+
+    def finalizing(self, kind: str) -> list[dict[str, Any]]:
+        """The deleted objects of ``kind`` whose finalization has not finished (oldest first)."""
+        rows = self.db.execute("SELECT body FROM finalizing WHERE kind = ? ORDER BY rowid", (kind,))
+        return [json.loads(r[0]) for r in rows.fetchall()]
+
+    def finalized(self, kind: str, namespace: str, name: str) -> None:
+        self.db.execute("DELETE FROM finalizing WHERE kind = ? AND namespace = ? AND name = ?", (kind, namespace, name))
 
     def apply(self, documents: Iterable[Document], default_namespace: str = "default") -> list[Change]:
         """Store the documents (all or nothing); returns what changed, in kubectl's words."""
@@ -177,8 +196,17 @@ class ObjectStore:
         if old is not None and status:
             old = {**old, "status": status}
         where = (kind, namespace, name)
-        self.db.execute("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", where)
-        self.db.execute("DELETE FROM statuses WHERE kind = ? AND namespace = ? AND name = ?", where)
+        self.db.execute("SAVEPOINT remove")  # one transaction, alone or inside apply's
+        try:
+            self.db.execute("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", where)
+            self.db.execute("DELETE FROM statuses WHERE kind = ? AND namespace = ? AND name = ?", where)
+            if old is not None and kind in self.held:
+                self.db.execute("INSERT OR REPLACE INTO finalizing VALUES (?, ?, ?, ?)", (*where, json.dumps(old)))
+            self.db.execute("RELEASE remove")
+        except BaseException:
+            self.db.execute("ROLLBACK TO remove")
+            self.db.execute("RELEASE remove")
+            raise
         return old
 
     def status(self, kind: str, namespace: str, name: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ CRDS: list[tuple[str, tuple[str, ...], str, str, bool, tuple[str, ...]]] = [
         True,
         ("status",),
     ),
-    ("notification.toolkit.fluxcd.io", ("v1",), "receivers", "Receiver", True, ("status",)),
+    ("notification.toolkit.fluxcd.io", ("v1", "v1beta2"), "receivers", "Receiver", True, ("status",)),
     ("kopf.dev", ("v1",), "kopfpeerings", "KopfPeering", True, ()),
     ("kopf.dev", ("v1",), "clusterkopfpeerings", "ClusterKopfPeering", False, ()),
 ]

@@ -127,6 +127,7 @@ HEALTH_CHECK_SUCCEEDED: Final = "HealthCheckSucceeded"
 GARBAGE_COLLECTION_SUCCEEDED: Final = "GarbageCollectionSucceeded"
 TOKEN_NOT_FOUND: Final = "TokenNotFound"
 INVALID_POLICY: Final = "InvalidPolicy"
+IMAGE_URL_INVALID: Final = "ImageURLInvalid"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 

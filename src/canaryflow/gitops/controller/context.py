@@ -20,6 +20,10 @@ from canaryflow.gitops.target.base import Target
 #: never later than the interval.
 RETRY = Backoff(first=5.0, cap=5.0 * 2**10)
 
+#: A stalled object is not retried (Flux returns a terminal error): a change of its spec wakes it, and it is
+#: looked at again this rarely besides (what it refers to may have been fixed, e.g. an ImageRepository).
+STALLED_RECHECK = 3600.0
+
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
 
@@ -84,6 +88,22 @@ class Context:
         if status != previous:
             await self.objects.set_status(key, status)
             await self.emit(key, True, reason, message)
+
+    async def stalled(self, key: Key, generation: int, reason: str, message: str) -> Result:
+        """Record a spec that retrying cannot fix (``Stalled=True``, ``Ready=False``; the rest of the status is
+        kept); one Warning event, when the status changed. The Result waits for a change rather than retrying."""
+        previous = await self.objects.status(key)
+        status = {
+            **previous,
+            "observedGeneration": generation,
+            "conditions": conditions.merge(
+                previous.get("conditions") or [], conditions.stalled(reason, message, generation, self.now())
+            ),
+        }
+        if status != previous:
+            await self.objects.set_status(key, status)
+            await self.emit(key, True, reason, message)
+        return Result(STALLED_RECHECK)
 
     async def dependents(self, kind: str, field: str, source: Key) -> list[Key]:
         """Objects of ``kind`` whose ``spec.<field>`` refers to ``source``."""

@@ -27,6 +27,10 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
     previous = await ctx.objects.status(key)
     image = str(s["image"])
     try:
+        registry.parse_image(image)
+    except registry.RegistryError as exc:  # no scan can succeed: Flux stalls until the spec changes
+        return await ctx.stalled(key, gen, flux.IMAGE_URL_INVALID, str(exc))
+    try:
         secret = await ctx.secret(key.namespace, s.get("secretRef"))
         auth = None
         if secret is not None:
@@ -76,9 +80,8 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
         return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
     try:
         tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
-    except policies.PolicyError as exc:
-        await ctx.not_ready(key, gen, flux.INVALID_POLICY, str(exc))
-        return Result(specs.DEPENDENCY_RETRY)
+    except policies.PolicyError as exc:  # an invalid range or pattern: stalled until the spec changes, as in Flux
+        return await ctx.stalled(key, gen, flux.INVALID_POLICY, str(exc))
     if tag is None:
         message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, message)

@@ -7,6 +7,11 @@ Flux objects with :func:`follow`, serves ``/healthz`` and ``/metrics`` for the k
 (no new reconcile starts), the controller (running reconciles are cancelled and awaited), then the API client; the
 process exits 0.
 
+With ``--leader-elect`` (the install's setting) it first takes the Lease ``--leader-election-id`` in
+``--leader-election-namespace`` (:mod:`canaryflow.kube.gitops.leader`): a follower serves /healthz and waits; the
+leader reconciles, and exits 1 if it cannot renew (the kubelet restarts it as a follower), as controller-runtime
+does; a stopped leader releases the Lease.
+
 ``--namespace`` limits which Flux objects are *followed* (as Flux's ``--watch-all-namespaces=false`` does); what a
 Kustomization applies may still live anywhere its manifests say, which is why the install binds cluster-admin.
 """
@@ -29,17 +34,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from canaryflow.clock import Clock, SystemClock
 from canaryflow.control.web import parse_listen, serving
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.receivers import targets as receiver_targets
 from canaryflow.kube.client import KubeApi
+from canaryflow.kube.gitops.leader import DEFAULT_LEASE_NAME, LeaderElector, LeaseConfig
 from canaryflow.kube.gitops.wiring import follow, kube_gitops
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKDIR = Path("/tmp/canaryflow-gitops")
 DEFAULT_LISTEN = "127.0.0.1:8081"
+DEFAULT_LEASE_NAMESPACE = "canaryflow-system"
+
+
+class LeadershipLost(Exception):
+    """The Lease could not be renewed: another replica may be reconciling, so this one must stop."""
+
+    def __str__(self) -> str:
+        return "leader election lost"
 
 
 class WatchFailed(Exception):
@@ -57,8 +72,12 @@ class GitOpsOptions:
     workdir: Path = DEFAULT_WORKDIR
     listen: str | None = DEFAULT_LISTEN  # None: no HTTP server
     receiver_listen: str | None = None  # HOST:PORT of the Receivers' webhooks; None: not served
+    leader_elect: bool = False
+    lease_name: str = DEFAULT_LEASE_NAME
+    lease_namespace: str = DEFAULT_LEASE_NAMESPACE
     # Not flags: for tests and embedding.
     server: str | None = None  # a plain-HTTP API server URL instead of kubeconfig / in-cluster credentials
+    lease: LeaseConfig | None = None  # durations and identity (default: Flux's, host name + uuid)
 
     def __post_init__(self) -> None:
         if self.listen is not None:
@@ -87,16 +106,17 @@ class _Tracked(Collector):
         yield family
 
 
-def health_app(controller: GitOpsController, following: asyncio.Task[None]) -> Starlette:
-    """``/healthz`` answers 200 while the watches run, 503 once they have stopped (the kubelet restarts the pod);
-    ``/metrics`` is the Prometheus exposition of what the controller follows."""
+def health_app(controller: GitOpsController, watches: list[asyncio.Task[None]]) -> Starlette:
+    """``/healthz`` answers 200 while the watches run (or while a follower waits for the Lease: ``watches``
+    still empty), 503 once they have stopped (the kubelet restarts the pod); ``/metrics`` is the Prometheus
+    exposition of what the controller follows."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Tracked(controller))
 
     async def healthz(request: Request) -> Response:
-        if following.done():
+        if any(task.done() for task in watches):
             return PlainTextResponse("watches stopped", status_code=503)
-        return PlainTextResponse("OK")
+        return PlainTextResponse("OK" if watches else "OK (waiting to lead)")
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -131,8 +151,9 @@ def receiver_app(controller: GitOpsController) -> Starlette:
     return Starlette(routes=[Route("/hook/{digest}", hook, methods=["POST"])])
 
 
-async def run(options: GitOpsOptions, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set, SIGTERM or SIGINT arrives, or the watches fail (their error is raised)."""
+async def run(options: GitOpsOptions, stop: asyncio.Event | None = None, clock: Clock | None = None) -> None:
+    """Run until ``stop`` is set, SIGTERM or SIGINT arrives, the watches fail (their error is raised) or, with
+    leader election, the Lease is lost (LeadershipLost). ``clock`` is leader election's (tests: a FakeClock)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -144,13 +165,28 @@ async def run(options: GitOpsOptions, stop: asyncio.Event | None = None) -> None
             options.workdir.mkdir(parents=True, exist_ok=True)
             controller = kube_gitops(api, options.workdir)
             stack.push_async_callback(controller.close)
+            watches: list[asyncio.Task[None]] = []  # once leading
+            if options.listen is not None:
+                app = health_app(controller, watches)
+                port = await stack.enter_async_context(serving(app, options.listen, "health server"))
+                log.info("serving /healthz and /metrics on port %d", port)
+            waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait(), name="gitops stop")]
+            stack.callback(lambda: [task.cancel() for task in waits])
+            if options.leader_elect:
+                lease = options.lease or LeaseConfig(namespace=options.lease_namespace, name=options.lease_name)
+                elector = LeaderElector(api, lease, clock or SystemClock())
+                stack.push_async_callback(elector.release)
+                acquiring = asyncio.create_task(elector.acquire(), name="gitops leader election")
+                log.info("waiting to lead (lease %s/%s)", lease.namespace, lease.name)
+                await asyncio.wait((acquiring, waits[0]), return_when=asyncio.FIRST_COMPLETED)
+                if not acquiring.done():
+                    await _cancel(acquiring)
+                    log.info("stopping")
+                    return
+                waits.append(asyncio.create_task(elector.hold(), name="gitops lease renewal"))
             following = asyncio.create_task(follow(api, controller, options.namespaces), name="gitops follow")
             stack.push_async_callback(_cancel, following)
-            if options.listen is not None:
-                port = await stack.enter_async_context(
-                    serving(health_app(controller, following), options.listen, "health server")
-                )
-                log.info("serving /healthz and /metrics on port %d", port)
+            watches.append(following)
             if options.receiver_listen is not None:
                 port = await stack.enter_async_context(
                     serving(receiver_app(controller), options.receiver_listen, "receiver server")
@@ -158,12 +194,14 @@ async def run(options: GitOpsOptions, stop: asyncio.Event | None = None) -> None
                 log.info("serving the Receivers' webhooks on port %d", port)
             where = ", ".join(options.namespaces) or "all namespaces"
             log.info("following Flux objects in %s; sources under %s", where, options.workdir)
-            stopping = asyncio.create_task(stop.wait(), name="gitops stop")
-            await asyncio.wait((following, stopping), return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            await asyncio.wait((following, *waits), return_when=asyncio.FIRST_COMPLETED)
             if following.done():
                 error = following.exception()
                 raise WatchFailed(str(_first(error)) if error else "they ended without being stopped") from error
+            if len(waits) > 1 and waits[1].done():
+                await _cancel(following)  # no reconcile may start once another replica may lead
+                await controller.close()
+                raise LeadershipLost
             log.info("stopping")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
