@@ -2,11 +2,11 @@
 
 A hung adapter (a metrics server that accepts the connection and never answers, an API server that stalls, a
 webhook runner that ignores its own timeout) must never hang a canary: the executor runs every call under
-``Deadlines.for_effect`` and the whole tick under ``Deadlines.for_tick``. What a missed deadline means depends on
-the call, as in Flagger: a metric query or a webhook that does not answer is a failed check (it counts towards
-the threshold); an alert that is not delivered is a warning event (alerts are best effort); anything else
-(routes, workloads, the store) abandons the tick with a warning event naming the call, and the next tick starts
-again from the last saved status.
+``Deadlines.for_effect`` and the whole tick under ``Deadlines.for_tick``, enforced by ``control/watchdog.py``.
+What a missed deadline means depends on the call, as in Flagger: a metric query or a webhook that does not
+answer is a failed check (it counts towards the threshold); an alert that is not delivered is a warning event
+(alerts are best effort); anything else (routes, workloads, the store) abandons the tick with a warning event
+naming the call, and the next tick starts again from the last saved status.
 
 A webhook's own ``timeout`` (and ``retries``) are part of its deadline: a ``pre-rollout`` test allowed five
 minutes gets five minutes, and the executor's deadline is only the backstop behind the hook runner's own.
@@ -27,18 +27,22 @@ class Deadlines:
     #: Seconds a whole tick may take, on top of the timeouts of the webhooks it may call.
     tick: float = 120.0
 
+    @property
+    def period(self) -> float:
+        """How often the watchdog looks: a hung call is cut at most this long after its deadline."""
+        return min(self.call, self.tick) / 10
+
     def __post_init__(self) -> None:
         if self.call <= 0 or self.tick <= 0:
             raise ValueError(f"deadlines must be positive (call={self.call}, tick={self.tick})")
 
     def for_effect(self, canary: Canary, effect: object) -> float:
-        if isinstance(effect, fx.CallHook):
-            return self.call + hook_seconds(effect.webhook)
-        if isinstance(effect, fx.Emit):  # the event, then every event webhook in turn
+        kind = type(effect)  # (on every call of every tick: no isinstance walk)
+        if kind is fx.CallHook:
+            return self.call + hook_seconds(effect.webhook)  # type: ignore[attr-defined]
+        if kind is fx.Emit:  # the event, then every event webhook in turn
             hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
             return self.call + sum(hook_seconds(hook) for hook in hooks)
-        if isinstance(effect, fx.SendAlert):  # the notifier (bounded on its own), then an event if it failed
-            return 2 * self.call
         return self.call
 
     def for_tick(self, canary: Canary) -> float:

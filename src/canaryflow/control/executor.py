@@ -19,6 +19,7 @@ from canaryflow.api.status import CanaryStatus
 from canaryflow.control.clock import Clock
 from canaryflow.control.deadlines import Deadlines
 from canaryflow.control.ownmetrics import Recorder
+from canaryflow.control.watchdog import Expired, Watch, Watchdog
 from canaryflow.engine import effects as fx
 from canaryflow.engine import tick as engine
 from canaryflow.engine.checks import Settings
@@ -71,13 +72,6 @@ class EffectFailed(Exception):
     pass
 
 
-@dataclasses.dataclass(slots=True)
-class _Waiting:
-    """What a tick is waiting on, for the message when its budget runs out."""
-
-    on: str = "nothing yet"
-
-
 def _name(canary: Canary) -> str:
     return f"{canary.metadata.name}.{canary.metadata.namespace}"
 
@@ -102,6 +96,7 @@ class Executor:
     def __init__(self, adapters: Adapters, clock: Clock) -> None:
         self.a = adapters
         self.clock = clock
+        self._watchdog = Watchdog()
         a = adapters
         self._handlers: dict[type, Handler] = {
             fx.InitializeWorkload: lambda c, e: a.workload.initialize(c),
@@ -125,33 +120,34 @@ class Executor:
     async def tick(self, canary: Canary, interval: float = 0.0) -> engine.TickResult | None:
         """One tick; returns its result, or None when it was abandoned (the reason is in the events).
         ``interval`` is the analysis interval the scheduler runs the canary at (see ``TickInput``)."""
-        waiting = _Waiting()
-        seconds = self.a.deadlines.for_tick(canary)
+        deadlines = self.a.deadlines
+        watch = self._watchdog.watch(lambda: deadlines.for_tick(canary), lambda: deadlines.period)
         try:
-            async with asyncio.timeout(seconds) as budget:
-                return await self._tick(canary, interval, waiting)
-        except EffectFailed as failure:
-            message = str(failure)
-        except TimeoutError:
-            if not budget.expired():
-                raise
-            message = f"tick of {_name(canary)} abandoned after {seconds:g}s (its budget) waiting on {waiting.on}"
-        await self._warn(canary, message)
-        return None
+            try:
+                return await self._tick(canary, interval, watch)
+            except EffectFailed as failure:
+                message = str(failure)
+            except Expired as expired:  # the budget ran out (a call's own deadline is handled in _perform)
+                waited = f"waiting on {expired.call}"
+                message = f"tick of {_name(canary)} abandoned after {expired.seconds:g}s (its budget) {waited}"
+            watch.extend(3 * deadlines.call)
+            await self._warn(canary, message, watch)
+            return None
+        finally:
+            self._watchdog.forget(watch)
 
-    async def _tick(self, canary: Canary, interval: float, waiting: _Waiting) -> engine.TickResult | None:
+    async def _tick(self, canary: Canary, interval: float, watch: Watch) -> engine.TickResult | None:
         key = canary.key
         store = self.a.store
-        stored = await self._bounded(canary, waiting, "StatusStore.load", store.load(key))
+        stored = await self._store_call(canary, watch, "StatusStore.load", store.load(key))
         status = stored.status if stored else CanaryStatus()
-        operation = await self._bounded(canary, waiting, "StatusStore.pending", store.pending(key))
+        operation = await self._store_call(canary, watch, "StatusStore.pending", store.pending(key))
         started = time.perf_counter()
         steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings, interval))
         try:
             current = next(steps)
             while True:
-                waiting.on = type(current).__name__
-                result = await self._perform(canary, current)
+                result = await self._perform(canary, current, watch)
                 current = steps.send(result)
         except StopIteration as stop:
             outcome: engine.TickResult = stop.value
@@ -160,37 +156,37 @@ class Executor:
         if outcome.status != status:
             saving = store.save(key, outcome.status, stored.version if stored else None)
             try:
-                await self._bounded(canary, waiting, "StatusStore.save", saving)
+                await self._store_call(canary, watch, "StatusStore.save", saving)
             except Conflict as conflict:
                 log.warning("%s: status not saved: %s", key, conflict)
                 return None
         if outcome.operation_done and operation is not None:
-            await self._bounded(canary, waiting, "StatusStore.clear", store.clear(key, operation))
+            await self._store_call(canary, watch, "StatusStore.clear", store.clear(key, operation))
         seconds = time.perf_counter() - started if outcome.analysed else None
         self.a.recorder.observe(canary, status.phase, outcome.status, seconds)
         return outcome
 
-    async def _bounded(self, canary: Canary, waiting: _Waiting, call: str, awaitable: Awaitable[T]) -> T:
+    async def _store_call(self, canary: Canary, watch: Watch, call: str, awaitable: Awaitable[T]) -> T:
         """A store call of the tick itself, under the call deadline (its other errors propagate as before)."""
-        waiting.on = call
-        seconds = self.a.deadlines.call
+        watch.begin(call, self.a.deadlines.call)
         try:
-            async with asyncio.timeout(seconds) as deadline:
-                return await awaitable
-        except TimeoutError:
-            if deadline.expired():
-                raise EffectFailed(_hung(call, canary, seconds)) from None
-            raise
+            result = await awaitable
+        except asyncio.CancelledError:
+            expired = watch.expired()
+            if expired.budget:
+                raise expired from None
+            raise EffectFailed(_hung(call, canary, expired.seconds)) from None
+        watch.answered()
+        return result
 
-    async def _warn(self, canary: Canary, message: str) -> None:
+    async def _warn(self, canary: Canary, message: str, watch: Watch) -> None:
         """The abandoned tick's warning event, then the runtime's own report; neither may hang the worker."""
         try:
-            await self._perform(canary, fx.Emit(fx.EventType.WARNING, message))
-        except EffectFailed as failure:
+            await self._perform(canary, fx.Emit(fx.EventType.WARNING, message), watch)
+        except (EffectFailed, Expired) as failure:
             log.warning("%s: %s (the warning event was not recorded either: %s)", canary.key, message, failure)
         try:
-            async with asyncio.timeout(self.a.deadlines.call):
-                await self.abandoned(canary, message)
+            await self._store_call(canary, watch, "abandoned", self.abandoned(canary, message))
         except Exception:  # a runtime's report of an abandoned tick is best effort
             log.warning("%s: could not report the abandoned tick", canary.key, exc_info=True)
 
@@ -198,20 +194,30 @@ class Executor:
         """A tick was abandoned because an adapter failed or hung (``message`` says which and why); the warning
         event is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
 
-    async def _perform(self, canary: Canary, effect: fx.Effect) -> object:
+    async def _perform(self, canary: Canary, effect: fx.Effect, watch: Watch) -> object:
         name = type(effect).__name__
         seconds = self.a.deadlines.for_effect(canary, effect)
+        watch.begin(name, seconds)
         try:
-            async with asyncio.timeout(seconds) as deadline:
-                return await self._handlers[type(effect)](canary, effect)
+            result = await self._handlers[type(effect)](canary, effect)
+            watch.answered()
+            return result
+        except asyncio.CancelledError:
+            expired = watch.expired()
+            if expired.budget:
+                raise expired from None
+            hung = _hung(name, canary, seconds)
+            if isinstance(effect, fx.SendAlert):  # alerts are best effort: say so, and go on
+                event = fx.Emit(
+                    fx.EventType.WARNING, f"alert not delivered: the notifier did not answer within {seconds:g}s"
+                )
+                return await self._perform(canary, event, watch)
+            if type(effect) in _FAILED_CHECK:  # a query or webhook that never answers fails its check
+                return _FAILED_CHECK[type(effect)](hung)
+            raise EffectFailed(hung) from None
         except EffectFailed:
             raise
         except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
-            if isinstance(exc, TimeoutError) and deadline.expired():
-                hung = _hung(name, canary, seconds)
-                if type(effect) in _FAILED_CHECK:  # a query or webhook that never answers fails its check
-                    return _FAILED_CHECK[type(effect)](hung)
-                raise EffectFailed(hung) from None
             log.debug("%s: %s failed", canary.key, name, exc_info=True)
             raise EffectFailed(f"{name} failed for {_name(canary)}: {exc}") from exc
 
@@ -255,17 +261,7 @@ class Executor:
             await self.a.hooks.call(HookCall(canary.metadata.name, canary.metadata.namespace, "", "", hook, extra))
 
     async def _alert(self, canary: Canary, effect: fx.SendAlert) -> None:
-        """Alerts are best effort (as in Flagger): a notifier that fails or never answers is reported in an
-        event; the tick goes on (a rollback is never held up by a chat service)."""
-        seconds = self.a.deadlines.call
-        try:
-            async with asyncio.timeout(seconds) as deadline:
-                errors = await self.a.alerts.send(canary, effect.message, effect.severity, canary_fields(canary))
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            errors = [f"the notifier did not answer within {seconds:g}s"]
-        for error in errors:
+        for error in await self.a.alerts.send(canary, effect.message, effect.severity, canary_fields(canary)):
             await self.a.events.record(
                 Event(self.clock.now(), canary.key, fx.EventType.WARNING, f"alert not delivered: {error}")
             )
