@@ -20,7 +20,7 @@ from canaryflow.control.deadlines import Deadlines
 from canaryflow.control.scheduler import Scheduler
 
 from ..engine.harness import Harness, canary
-from ..polling import until
+from ..polling import until, wait_for
 from .test_scheduler import named
 
 FAST = Deadlines(call=0.05, tick=5.0)
@@ -176,3 +176,14 @@ async def test_a_hung_canary_does_not_delay_the_others() -> None:
     await h.clock.advance(10)
     await until(lambda: h.store.load("test/stuck"), "the stuck canary's first status, once its adapter answers")
     await scheduler.close()
+
+
+async def test_removing_a_canary_whose_tick_hangs_still_cancels_it() -> None:
+    h = Harness()
+    h.executor.a.deadlines = Deadlines(call=60.0, tick=60.0)  # the watchdog is not what ends this tick
+    scheduler = Scheduler(h.executor, h.clock)
+    with Hang(h.workload, "revision").hung() as hang:
+        scheduler.apply(h.canary)
+        await until(lambda: hang.calls == 1, "the tick waiting on its revision")
+        await wait_for(scheduler.remove(h.canary.key), "the hung tick cancelled by remove()")
+    assert scheduler.keys == [] and not any("did not answer" in e.message for e in h.events.events)
