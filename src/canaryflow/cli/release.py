@@ -256,6 +256,7 @@ def _follow(runtime: Runtime, namespace: str, name: str, before: str, timeout: f
     status = watching.canary_run(fetch, before, timeout, say)
     if status is None:
         raise CliError(f"canary {namespace}/{name} did not finish within {timeout:.0f}s (--timeout)")
-    if status.get("message"):
-        say(str(status["message"]))
+    promoted: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Promoted"), {})
+    if promoted.get("message"):
+        say(str(promoted["message"]))
     return 0 if status.get("phase") == "Succeeded" else 1
