@@ -90,7 +90,8 @@ def run(runtime: Runtime, workload: str, image: str, *, force: bool = False, use
     before = str(((canary or {}).get("status") or {}).get("lastAppliedSpec", ""))
     kustomization = _applied_by(runtime, namespace, name)
     if kustomization is not None:
-        _release_in_git(runtime, kustomization, workload, namespace, name, image, force, user, message)
+        if not _release_in_git(runtime, kustomization, workload, namespace, name, image, force, user, message):
+            return 0
     else:
         _apply(runtime, deployment, image, force)
     if canary is None:
@@ -158,7 +159,8 @@ def _applied_by(runtime: Runtime, namespace: str, name: str) -> dict[str, Any] |
 def _release_in_git(
     runtime: Runtime, kustomization: dict[str, Any], workload: str, namespace: str, name: str, image: str,
     force: bool, user: str, message: str | None,
-) -> None:  # fmt: skip
+) -> bool:  # fmt: skip
+    """Commit, push and reconcile; False when git already has ``image`` (nothing is committed)."""
     meta, spec = kustomization["metadata"], kustomization.get("spec") or {}
     source_ns = spec["sourceRef"].get("namespace") or meta["namespace"]
     repository = _object(runtime, "/gitops/gitrepositories", source_ns, spec["sourceRef"]["name"])
@@ -190,7 +192,7 @@ def _release_in_git(
         raise CliError(f"cannot push the release to {branch}: {exc}") from None
     if sha is None:
         out().print(f"{workload} already is at {image} in git: nothing to commit", highlight=False)
-        return
+        return False
     out().print(f"commit {sha}", highlight=False)
     for edit in edits:
         out().print(f"{edit.file}: {edit.field} {edit.old} → {edit.new}", highlight=False, markup=False)
@@ -202,6 +204,7 @@ def _release_in_git(
         raise CliError(f"commit {sha} pushed, but kustomization {meta['namespace']}/{meta['name']} did not apply "
                        f"it: {ready.get('message', 'not reconciled')}")  # fmt: skip
     err().print(f"kustomization {meta['namespace']}/{meta['name']}: {ready.get('message')}", highlight=False)
+    return True
 
 
 def _object(runtime: Runtime, path: str, namespace: str, name: str) -> dict[str, Any]:
@@ -247,8 +250,10 @@ def _apply(runtime: Runtime, deployment: dict[str, Any], image: str, force: bool
 
 def _follow(runtime: Runtime, namespace: str, name: str, before: str, timeout: float) -> int:
     def fetch() -> dict[str, Any]:
-        items = runtime.json("GET", "/objects/canaries", params={"namespace": namespace, "name": name})["items"]
-        return dict(items[0].get("status") or {})
+        response = runtime.request("GET", "/objects/canaries", params={"namespace": namespace, "name": name})
+        if response.status_code == 404:
+            raise CliError(f"canary {namespace}/{name} was deleted while its run was followed")
+        return dict(response.json()["items"][0].get("status") or {})
 
     def say(text: str) -> None:
         err().print(f"canary {namespace}/{name}: {text}", highlight=False)

@@ -190,8 +190,8 @@ def _effective(written: str, entry: yaml.Node | None) -> str:
 def _deployment(root: Path, base: Path, namespace: str, name: str) -> tuple[_File, yaml.Node]:
     found: list[tuple[_File, yaml.Node, str]] = []
     for path in _yaml_files(base):
-        text = path.read_text(errors="replace")
-        if "Deployment" not in text or name not in text:
+        text = _read(path)
+        if text is None or "Deployment" not in text or name not in text:
             continue
         try:
             documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
@@ -215,10 +215,11 @@ def _image_entries(manifest: Path, base: Path) -> Iterator[tuple[_File, yaml.Nod
     while directory.is_relative_to(base):
         for candidate in KUSTOMIZATION_FILES:
             path = directory / candidate
-            if path.is_file():
-                file = _File(path, path.read_text(errors="replace"))
+            text = _read(path) if path.is_file() else None
+            if text is not None:
+                file = _File(path, text)
                 try:
-                    document = yaml.compose(file.text, Loader=yaml.SafeLoader)
+                    document = yaml.compose(text, Loader=yaml.SafeLoader)
                 except yaml.YAMLError:
                     break
                 images = _get(document, "images")
@@ -255,6 +256,14 @@ def _yaml_files(base: Path) -> Iterator[Path]:
             path = Path(directory) / name
             if name.endswith((".yaml", ".yml")) and not path.is_symlink():
                 yield path
+
+
+def _read(path: Path) -> str | None:
+    """The file's text, None when it is not UTF-8 (never rewritten, so never corrupted)."""
+    try:
+        return path.read_bytes().decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _rel(path: Path, root: Path) -> str:
