@@ -4,6 +4,7 @@ through the apply API otherwise; then following the canary run; and each way it 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -26,18 +27,34 @@ INVENTORY = {"entries": [{"id": "prod_backend_apps_Deployment", "v": "v1"}]}
 
 
 class GitOps:
-    """The runtime's GitOps controller as the API calls it: records the reconciles it is asked for."""
+    """The runtime's GitOps controller as the API calls it: records the reconciles it is asked for; the
+    Kustomization applies the head of ``main`` (``outcome``: at once, after its dependency, or never)."""
 
     def __init__(self, saved: Saved) -> None:
         self.saved = saved
         self.reconciled: list[Key] = []
+        self.repo: Repo | None = None
+        self.outcome = "applied"
 
     async def reconcile(self, key: Key, timeout: float) -> None:
         self.reconciled.append(key)
-        ready = {"type": "Ready", "status": "True", "message": "Applied revision: main@sha1:abc"}
-        self.saved.objects.set_status(
-            key.kind, key.namespace, key.name, {"conditions": [ready], "inventory": INVENTORY}
-        )
+        if key.kind != "Kustomization" or self.repo is None:
+            return
+        revision = f"main@sha1:{self.repo.head('main')}"
+        if self.outcome == "applied":
+            self.set(key, "True", "ReconciliationSucceeded", f"Applied revision: {revision}", revision)
+        elif self.outcome == "failed":
+            self.set(key, "False", "BuildFailed", "kustomize build failed: accumulating resources", "")
+        else:  # a dependency applies the revision first, then wakes this Kustomization
+            self.set(key, "False", "DependencyNotReady", "dependency 'flux-system/infra' is not ready", "")
+            apply = functools.partial(self.set, key, "True", "ReconciliationSucceeded", "Applied", revision)
+            threading.Timer(1.5, apply).start()
+
+    def set(self, key: Key, ready: str, reason: str, message: str, applied: str) -> None:
+        condition = {"type": "Ready", "status": ready, "reason": reason, "message": message}
+        attempted = f"main@sha1:{self.repo.head('main')}" if self.repo else ""
+        status = {"conditions": [condition], "inventory": INVENTORY, "lastAttemptedRevision": attempted}
+        self.saved.objects.set_status(key.kind, key.namespace, key.name, status | {"lastAppliedRevision": applied})
 
 
 @pytest.fixture
@@ -60,6 +77,7 @@ def repo(tmp_path: Path, saved: Saved, runtime: Runtime) -> Repo:
     documents = loader.load_text(gitops.bootstrap(f"file://{repo.bare}", "main", "./apps"), "bootstrap").documents
     saved.objects.apply(documents)
     saved.objects.set_status("Kustomization", "flux-system", "flux-system", {"inventory": INVENTORY})
+    runtime.gitops.repo = repo  # type: ignore[attr-defined]
     return repo
 
 
@@ -89,7 +107,27 @@ def test_the_source_and_the_kustomization_are_reconciled(saved: Saved, repo: Rep
         Key("GitRepository", "flux-system", "flux-system"),
         Key("Kustomization", "flux-system", "flux-system"),
     ]
-    assert "kustomization flux-system/flux-system: Applied revision" in err
+    assert f"kustomization flux-system/flux-system: Applied revision: main@sha1:{repo.head('main')}" in err
+
+
+def test_the_command_waits_while_a_dependency_applies_the_commit_first(
+    saved: Saved, repo: Repo, runtime: Runtime
+) -> None:
+    runtime.gitops.outcome = "dependency"  # type: ignore[attr-defined]
+    code, _, err = saved.cli("release", f"--workload={BACKEND}", f"--update-image={PODINFO}:6.2.0", "--no-wait")
+    assert code == 0, err
+    assert "kustomization flux-system/flux-system: Applied" in err
+
+
+def test_a_commit_the_kustomization_cannot_apply_is_an_error(saved: Saved, repo: Repo, runtime: Runtime) -> None:
+    runtime.gitops.outcome = "failed"  # type: ignore[attr-defined]
+    code, out, err = saved.cli("release", f"--workload={BACKEND}", f"--update-image={PODINFO}:6.2.0")
+    assert code == 1
+    assert f"commit {repo.head('main')}" in out
+    assert (
+        f"error: main@sha1:{repo.head('main')} pushed, but kustomization flux-system/flux-system did not apply it: "
+        "kustomize build failed: accumulating resources"
+    ) in err, err
 
 
 def test_force_replaces_the_image_name_in_git(saved: Saved, repo: Repo) -> None:

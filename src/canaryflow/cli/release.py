@@ -14,6 +14,7 @@ import base64
 import copy
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,8 @@ from canaryflow.gitops.source.base import DEFAULT_BRANCH
 
 WORKLOAD = re.compile(r"^(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?):(deployment|deployments|deploy)/(?P<name>\S+)$")
 EMAIL = "canaryflow@users.noreply.localhost"
+#: Why a Kustomization fails to apply a revision (other reasons, DependencyNotReady above all, only delay it).
+FAILURES = frozenset({"BuildFailed", "HealthCheckFailed", "PruneFailed", "ReconciliationFailed"})
 
 
 def register(app: typer.Typer) -> None:
@@ -197,14 +200,30 @@ def _release_in_git(
     for edit in edits:
         out().print(f"{edit.file}: {edit.field} {edit.old} → {edit.new}", highlight=False, markup=False)
     with waiting(f"reconciling source and kustomization {meta['namespace']}/{meta['name']}"):
-        data = runtime.json("POST", f"/gitops/kustomizations/{meta['namespace']}/{meta['name']}/reconcile",
-                            params={"with_source": "1"}, timeout=gitops.RECONCILE_WAIT)  # fmt: skip
-    ready: dict[str, Any] = next((c for c in data["status"].get("conditions") or [] if c.get("type") == "Ready"), {})
-    if ready.get("status") != "True":
-        raise CliError(f"commit {sha} pushed, but kustomization {meta['namespace']}/{meta['name']} did not apply "
-                       f"it: {ready.get('message', 'not reconciled')}")  # fmt: skip
-    err().print(f"kustomization {meta['namespace']}/{meta['name']}: {ready.get('message')}", highlight=False)
+        status = _applied(runtime, meta["namespace"], meta["name"], f"{branch}@sha1:{sha}")
+    err().print(f"kustomization {meta['namespace']}/{meta['name']}: {_ready(status).get('message')}", highlight=False)
     return True
+
+
+def _applied(runtime: Runtime, namespace: str, name: str, revision: str) -> dict[str, Any]:
+    """Reconcile the Kustomization and its source now, then wait until it applied ``revision``: it may first
+    wait for its dependencies to apply it (the runtime reconciles those as soon as the new artifact is stored)."""
+    path = f"/gitops/kustomizations/{namespace}/{name}"
+    status = runtime.json("POST", f"{path}/reconcile", params={"with_source": "1"}, timeout=gitops.RECONCILE_WAIT)
+    deadline = time.monotonic() + gitops.RECONCILE_WAIT
+    while status["status"].get("lastAppliedRevision") != revision:
+        ready = _ready(status["status"])
+        failed = ready.get("status") == "False" and ready.get("reason") in FAILURES
+        if (failed and status["status"].get("lastAttemptedRevision") == revision) or time.monotonic() > deadline:
+            raise CliError(f"{revision} pushed, but kustomization {namespace}/{name} did not apply it: "
+                           f"{ready.get('message', 'not reconciled')}")  # fmt: skip
+        time.sleep(watching.POLL)
+        status = {"status": _object(runtime, "/gitops/kustomizations", namespace, name).get("status") or {}}
+    return dict(status["status"])
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
 
 
 def _object(runtime: Runtime, path: str, namespace: str, name: str) -> dict[str, Any]:
