@@ -350,3 +350,20 @@ def test_a_pushed_image_tag_is_committed_to_git_and_released(seed_up: Seed) -> N
         assert f"{registry.host}/stefanprodan/podinfo:6.2.0" in out, out
         automation = next(line for line in out.splitlines() if line.split()[:1] == ["flux-system"])
         assert commit in automation, out  # its last push
+
+
+def test_canaryflow_release_commits_the_image_reconciles_and_follows_the_run(seed_up: Seed) -> None:
+    """The seed guide's ``fluxctl release --workload=prod:deployment/frontend --update-image=…``."""
+    path = "apps/frontend/kustomization.yaml"
+    text = seed_up.repo.read(path, BRANCH)
+    image = "ghcr.io/stefanprodan/podinfo:6.1.1"
+    code, out = seed_up.cli("release", "--workload=prod:deployment/frontend", f"--update-image={image}", "--timeout=5m")
+    assert code == 0, f"{out}\n{seed_up.diagnosis()}"
+    (commit, author, subject), _ = seed_up.repo.log(BRANCH)[:2]
+    assert f"commit {commit}" in out, out
+    assert (author, subject) == ("canaryflow <canaryflow@users.noreply.localhost>",
+                                 f"Release prod:deployment/frontend image {image}")  # fmt: skip
+    assert seed_up.repo.read(path, BRANCH) == re.sub(r"newTag: \S+", "newTag: 6.1.1", text)
+    assert seed_up.applied(commit)  # reconciled before the command went on: no webhook, no poll
+    assert "canary prod/frontend: Succeeded weight 0" in out, out
+    assert seed_up.scenario.canary("frontend")["status"]["phase"] == "Succeeded"

@@ -155,6 +155,9 @@ from canaryflow.cli import kubegitops as _kubegitops  # noqa: E402
 _kubegitops.register(app)
 
 from canaryflow.cli import dashboard as _dashboard  # noqa: E402
+from canaryflow.cli import release as _release  # noqa: E402
+
+_release.register(app)
 
 _dashboard.register(app)
 

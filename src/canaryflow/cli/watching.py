@@ -85,3 +85,26 @@ def _write(out: TextIO, text: str) -> None:
     if text:
         out.write(text + "\n")
         out.flush()
+
+
+def canary_run(
+    fetch: Callable[[], dict[str, Any]], before: str, timeout: float, say: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Follow the canary run of a new revision: ``say`` each phase and weight as they change, once the canary's
+    ``lastAppliedSpec`` is no longer ``before``; return its status when Succeeded or Failed, None after
+    ``timeout`` seconds."""
+    deadline = clock() + timeout
+    last: tuple[str, int] | None = None
+    while True:
+        status = fetch()
+        if status.get("lastAppliedSpec", "") != before:
+            phase, weight = str(status.get("phase", "")), int(status.get("canaryWeight") or 0)
+            if (phase, weight) != last:
+                say(f"{phase} weight {weight}")
+                last = phase, weight
+            if phase in ("Succeeded", "Failed"):
+                return status
+        if clock() >= deadline:
+            return None
+        sleep(POLL)

@@ -29,6 +29,7 @@ __all__ = [
     "ObjectId",
     "Result",
     "SetterError",
+    "encode_scalar",
     "split_image",
     "update_text",
     "update_tree",
@@ -118,7 +119,9 @@ def _plain_ok(value: str) -> bool:
     return loaded == {"k": value}
 
 
-def _encode(value: str, style: str) -> str:
+def encode_scalar(value: str, style: str) -> str:
+    """``value`` as a YAML scalar in ``style`` ('', "'" or '"'); a plain scalar that would not read back as this
+    string is double-quoted."""
     if style == "'":
         return "'" + value.replace("'", "''") + "'"
     if style == "" and _plain_ok(value):
@@ -159,7 +162,7 @@ def _rewrite(text: str, images: Mapping[str, str]) -> tuple[str, list[tuple[int,
         if old is None or old == new:
             continue
         style = raw[0] if raw[0] in "'\"" else ""
-        lines[i] = scalar.group("lead") + _encode(new, style) + content[marker.start() :] + ending
+        lines[i] = scalar.group("lead") + encode_scalar(new, style) + content[marker.start() :] + ending
         changes.append((i, Change(old, new, marker.group("ref"))))
     return "".join(lines), changes
 
