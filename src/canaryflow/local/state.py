@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,24 @@ class StateDir:
         pid, cmdline = record.get("pid"), record.get("cmdline")
         return pid if isinstance(pid, int) and isinstance(cmdline, list) and same_process(pid, cmdline) else None
 
-    def reap_orphans(self) -> list[int]:
-        """Stop the children a dead runtime left running; returns their PIDs."""
+    def reap_orphans(self, timeout: float = 5.0) -> list[int]:
+        """Stop the children a dead runtime left running; returns their PIDs once they are gone.
+
+        SIGKILL is delivered asynchronously: until a process has exited it still holds its listening ports, and
+        ``up`` would then find the recorded ports taken and move the mesh to new ones (``timeout`` bounds the
+        wait)."""
         record = self.record() or {}
-        stopped = []
+        stopped: dict[int, list[str]] = {}
         for child in record.get("children", []):
             pid, cmdline = child.get("pid"), child.get("cmdline")
             if isinstance(pid, int) and isinstance(cmdline, list) and same_process(pid, cmdline):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
-                    stopped.append(pid)
-        return stopped
+                    stopped[pid] = cmdline
+        deadline = time.monotonic() + timeout
+        while any(same_process(pid, line) for pid, line in stopped.items()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(stopped)
 
 
 def cmdline(pid: int) -> list[str] | None:

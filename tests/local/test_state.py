@@ -1,0 +1,49 @@
+"""The state directory's record: orphans a killed runtime left are stopped, and gone, before ports are chosen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from canaryflow.local import state
+from canaryflow.local.procs import port_is_free
+
+LISTEN = (
+    "import socket, sys, time\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)\n"
+)
+
+
+def test_reaped_orphans_have_released_their_ports_when_reap_returns(tmp_path: Path) -> None:
+    dirs = state.StateDir(tmp_path)
+    dirs.create()
+    children, ports = [], []
+    for _ in range(5):  # several, so the kills are in flight together as after a runtime's SIGKILL
+        child = subprocess.Popen([sys.executable, "-c", LISTEN], stdout=subprocess.PIPE, start_new_session=True)
+        assert child.stdout is not None
+        ports.append(int(child.stdout.readline()))
+        children.append(child)
+    record = [{"name": f"c{i}", "pid": c.pid, "cmdline": state.cmdline(c.pid)} for i, c in enumerate(children)]
+    dirs.write_record({"pid": None, "children": record})
+    try:
+        assert sorted(dirs.reap_orphans()) == sorted(c.pid for c in children)
+        assert all(port_is_free(port) for port in ports)  # `up` keeps the recorded ports
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_a_reused_pid_is_not_stopped(tmp_path: Path) -> None:
+    dirs = state.StateDir(tmp_path)
+    dirs.create()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        dirs.write_record({"pid": None, "children": [{"name": "x", "pid": child.pid, "cmdline": ["other"]}]})
+        assert dirs.reap_orphans() == []
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
