@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,20 @@ def test_a_reused_pid_is_not_stopped(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_children_started_after_the_last_record_are_found_by_their_marker(tmp_path: Path) -> None:
+    dirs, other = state.StateDir(tmp_path / "a"), state.StateDir(tmp_path / "b")
+    dirs.create()
+    dirs.write_record({"pid": None, "children": []})  # the runtime died before it recorded them
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    mine = subprocess.Popen(sleep, env={**os.environ, state.OWNER_ENV: str(dirs.root)}, start_new_session=True)
+    theirs = subprocess.Popen(sleep, env={**os.environ, state.OWNER_ENV: str(other.root)}, start_new_session=True)
+    try:
+        assert dirs.reap_orphans() == [mine.pid]
+        assert mine.wait(5) == -9
+        assert theirs.poll() is None  # another state directory's runtime is left alone
+    finally:
+        for child in (mine, theirs):
+            child.kill()
+            child.wait()
