@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from canaryflow.local import state
 from canaryflow.local.procs import port_is_free
 
+# Many threads, as Envoy has: its command line empties when the first thread exits, its sockets close with the last.
 LISTEN = (
-    "import socket, sys, time\n"
+    "import socket, sys, threading, time\n"
+    "for _ in range(64): threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
     "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)\n"
 )
@@ -65,3 +68,22 @@ def test_children_started_after_the_last_record_are_found_by_their_marker(tmp_pa
         for child in (mine, theirs):
             child.kill()
             child.wait()
+
+
+def test_exited_means_every_thread_is_gone() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start()"]
+    )
+    try:
+        time.sleep(0.3)  # the main thread has returned; the other one still runs, and holds the process's files
+        assert not state.exited(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 5
+        while not state.exited(child.pid):  # a zombie until we wait for it
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert child.poll() == -9
+    finally:
+        child.kill()
+        child.wait()
+    assert state.exited(child.pid)

@@ -84,7 +84,7 @@ class StateDir:
                     os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
                     stopped[pid] = line
         deadline = time.monotonic() + timeout
-        while any(same_process(pid, line) for pid, line in stopped.items()) and time.monotonic() < deadline:
+        while not all(map(exited, stopped)) and time.monotonic() < deadline:
             time.sleep(0.01)
         return list(stopped)
 
@@ -115,6 +115,18 @@ def _ancestors(pid: int) -> set[int]:
             break
         pid = int(stat[stat.rfind(")") + 2 :].split()[1])
     return out
+
+
+def exited(pid: int) -> bool:
+    """Whether every thread of ``pid`` has exited, so its files and sockets are closed. Its command line empties
+    earlier, as soon as the first thread to exit releases the memory: a multi-threaded Envoy then still holds its
+    listeners. What is left is a zombie (or nothing, once its new parent has reaped it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2] in "ZX" and threads <= 1
 
 
 def cmdline(pid: int) -> list[str] | None:
