@@ -102,18 +102,20 @@ def wait_moment(w: Watcher, moment: str, rng: random.Random, faulty: bool) -> bo
 
 
 def kill_and_restart(live: Live, w: Watcher, stats: KillStats, moment: str, kill_times: list[float]) -> None:
-    try:
-        served = live.canary_weights(timeout=0.5)
-    except httpx.HTTPError:
-        served = []
-    stored = live.status()
-    if moment == "route-before-status" and served and max(served) != int(stored.get("canary_weight", 0)):
-        stats.window_hits += 1
     before_kill = list(w.tree)
     old = live.kill_runtime()
     kill_times.append(time.time())
     stats.kills += 1
     stats.moments[moment] = stats.moments.get(moment, 0) + 1
+    # The runtime is dead and its Envoy not reaped yet: a weight Envoy serves that the store does not hold means
+    # the kill fell between a route write and its status write.
+    try:
+        served = live.canary_weights(timeout=0.5)
+    except httpx.HTTPError:
+        served = []
+    stored = live.status()
+    if stored.get("phase") in ("Progressing", "Promoting") and served:
+        stats.window_hits += max(served) != int(stored.get("canary_weight", 0))
     # Children started after the last look at the tree: reparented now, known by the state directory in their
     # command line (Envoy, Prometheus) or environment (workloads' PATH has its bin/).
     known = {p.pid for p in before_kill}

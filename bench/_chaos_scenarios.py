@@ -17,6 +17,8 @@ from _chaos_live import ANALYSIS, PRIMARY_CLUSTER, Live
 from _dataplane_helpers import cmdline
 
 Json = dict[str, Any]
+#: A process that ran this long before it exited crashed once, not in a loop (``local/procs._STABLE`` + margin).
+STABLE = 10.5
 
 
 def wait_outcome(live: Live, before: str, timeout: float = 150.0) -> tuple[str, Json]:
@@ -38,10 +40,14 @@ def wait_outcome(live: Live, before: str, timeout: float = 150.0) -> tuple[str, 
 # -- Envoy killed -----------------------------------------------------------------------------------------------------
 def envoy_recovery(live: Live, repetitions: int) -> list[float]:
     """SIGKILL Envoy, then ms until a request through the mesh proxy is answered 200 again; the routes served
-    after must be the ones served before (the last good configuration)."""
+    after must be the ones served before (the last good configuration). Each kill comes once Envoy has run
+    ``STABLE`` seconds: the supervisor restarts a first crash at once and backs off only in a crash loop, and this
+    measures the first."""
     out = []
     proxy = live.endpoint("meshProxy")
-    for _ in range(repetitions):
+    for i in range(repetitions):
+        if i:
+            time.sleep(STABLE)
         pid = _fresh_envoy_pid(live)
         weights = live.canary_weights()
         os.kill(pid, signal.SIGKILL)
@@ -57,7 +63,6 @@ def envoy_recovery(live: Live, repetitions: int) -> list[float]:
         out.append((time.perf_counter() - killed) * 1000)
         if live.canary_weights() != weights:
             raise RuntimeError(f"Envoy came back with other routes: {weights} → {live.canary_weights()}")
-        time.sleep(1.5)
     return out
 
 

@@ -25,16 +25,19 @@ What is counted:
   previous occurrence; a repeat across a kill is the tick in flight redone from the last saved status (the
   executor's idempotence), and allowed. ``status_regressions``: a stored status version lower after a restart
   than it was before the kill.
+- ``kills_between_route_and_status_write``: kills after which Envoy (not yet reaped) serves a canary weight the
+  stored status does not hold. ``moved_endpoints``: restarts after which the mesh proxy had another port.
 - ``orphan_processes``: processes below a killed runtime (and those it started after the bench last looked,
-  found by the state directory in their command line) still alive after the next runtime is up and settled
-  (2 s) and neither in its ``runtime.json`` nor below it. ``leaked_ports``: ports those processes listen on.
+  found by the state directory in their command line or environment) still alive after the next runtime is up
+  and settled (2 s) and neither in its ``runtime.json`` nor below it. ``leaked_ports``: ports they listen on.
 
-Single scenarios: ``envoy_recovery_ms_p99`` (SIGKILL Envoy, ms until a request through the mesh is answered 200
-again, with the routes it served before); Prometheus frozen with SIGSTOP (a killed one is restarted by the
-runtime within a second) while a healthy canary runs: ``prometheus_down_promotions`` counts promotions and weight
-increases while it is down, and the run must finish when it is back; a ``rollout`` webhook that never answers
-(timeout 2 s): every call cut within the timeout, counted as a failed check, the run rolled back; a release whose
-process exits at start: rolled back at the progress deadline, the primary answering no 5xx meanwhile.
+Single scenarios: ``envoy_recovery_ms_p99``: SIGKILL Envoy, ms until a request through the mesh is answered 200
+again, with the routes it served before (kills 10.5 s apart, so each is a first crash, not a crash loop).
+Prometheus frozen with SIGSTOP (a killed one is restarted by the runtime within a second) while a healthy canary
+runs: ``prometheus_down_promotions`` counts promotions and weight increases while it is down, and the run must
+finish when it is back. A ``rollout`` webhook that never answers (timeout 2 s): every call cut within the
+timeout, counted as a failed check, the run rolled back. A release whose process exits at start: rolled back at
+the progress deadline, the primary answering no 5xx meanwhile.
 
 The last line printed is one JSON object with every figure.
 
@@ -97,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=50, help="runtime kills in the kill loop (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="seeds the runs' kinds and the kills' moments")
-    parser.add_argument("--envoy-kills", type=int, default=20, help="repetitions of the Envoy kill")
+    parser.add_argument("--envoy-kills", type=int, default=10, help="Envoy kills, 10.5 s apart")
     parser.add_argument("--rps", type=int, default=40, help="users' requests per second through the mesh")
     parser.add_argument("--quick", action="store_true", help="CI smoke: --kills 2 --envoy-kills 2")
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
