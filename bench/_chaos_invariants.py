@@ -8,7 +8,8 @@ What is counted (the same text is in ``chaos.py``'s docstring):
   all traffic to primary``, ``Promotion completed!`` (promoted) or ``Rolling back … failed checks threshold
   reached``, ``Canary failed! Scaling down`` (rolled back).
 - *Lost*: a milestone of the run's outcome that is missing (a weight counts when the run's stored status or a
-  later milestone shows it was reached), or fewer ``Halt … advancement`` events than the failed checks stored.
+  later milestone shows it was reached), or fewer failed-check events (``Halt … advancement``, ``Metric query
+  failed``) than the failed checks stored.
 - *Duplicated*: a second occurrence of a milestone is allowed only when a runtime kill lies between it and the
   previous occurrence (the tick in flight was not saved, and the next runtime redoes it: the executor's
   idempotence). Any other repeat is a duplicate.
@@ -37,7 +38,8 @@ ALL_TO_PRIMARY = "Routing all traffic to primary"
 PROMOTED = "Promotion completed!"
 THRESHOLD = "failed checks threshold reached"
 FAILED = "Canary failed! Scaling down"
-HALT = re.compile(r"^Halt \S+ advancement ")
+#: A failed check's event: a metric over its threshold or without values, a failed query, a failed hook.
+HALT = re.compile(r"^(Halt (\S+ )?advancement |Metric query failed )")
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from _chaos_invariants import Proc, Run, leaked_ports, orphans, traffic_left
-from _chaos_live import ANALYSIS, CANARY_CLUSTER, Live, all_procs, listening_ports, mentions, tree
+from _chaos_live import ANALYSIS, CANARY_CLUSTER, QUIET, Live, all_procs, listening_ports, mentions, tree
 
 #: Where a kill lands. ``route-before-status``: Envoy already serves a weight the stored status does not have yet
 #: (between the route write and the status write); ``weight-change``: right after the stored weight changed;
@@ -34,6 +34,7 @@ class KillStats:
     traffic_left: int = 0
     rollbacks_checked: int = 0
     runs: list[Run] = dataclasses.field(default_factory=list)
+    last_run_end: float = 0.0
 
 
 class Watcher:
@@ -158,6 +159,8 @@ def check_rollback(live: Live, stats: KillStats, tick: float) -> None:
 
 def one_run(live: Live, stats: KillStats, rng: random.Random, number: int, budget: int) -> Run:
     kind = rng.choice(("healthy", "faulty"))
+    if kind == "faulty":
+        time.sleep(max(0.0, QUIET - (time.monotonic() - stats.last_run_end)))
     first_event = live.last_event_id()
     before = live.release(env=FAULTY_ENV if kind == "faulty" else {})
     w = Watcher(live, before)
@@ -176,6 +179,7 @@ def one_run(live: Live, stats: KillStats, rng: random.Random, number: int, budge
         time.sleep(0.05)
         status = w.poll()
     outcome = status["phase"] if w.done(status) else f"timed out in {status.get('phase')}"
+    stats.last_run_end = time.monotonic()
     if outcome == "Failed":
         check_rollback(live, stats, tick=1.0)
     run = Run(number, kind, [{"time": e["time"], "message": e["message"]} for e in live.events(first_event)],

@@ -38,6 +38,10 @@ Json = dict[str, Any]
 
 #: The chaos canary: a tick a second at ``--time-scale 0.1`` (interval 10 s, Flagger's floor), three steps to
 #: 60 %, rolled back after ``threshold`` failed checks; no load-test webhook (the bench's own users are the load).
+#: The error-rate window is not scaled: a faulty release waits ``QUIET`` seconds after the previous run, or its
+#: first checks would read the previous (healthy) canary's requests, which carry the same workload label.
+METRIC_WINDOW = 10
+QUIET = METRIC_WINDOW + 2
 ANALYSIS: Json = {
     "interval": "10s",
     "threshold": 3,
@@ -45,7 +49,7 @@ ANALYSIS: Json = {
     "stepWeight": 20,
     "metrics": [
         {"name": "error-rate", "templateRef": {"name": "error-rate", "namespace": "istio-system"},
-         "thresholdRange": {"max": 5}, "interval": "15s"},
+         "thresholdRange": {"max": 5}, "interval": f"{METRIC_WINDOW}s"},
     ],
     "webhooks": [],
 }  # fmt: skip
