@@ -80,7 +80,8 @@ def _fresh_envoy_pid(live: Live) -> int:
 def prometheus_down(live: Live, down_seconds: float) -> Json:
     """A healthy release; once it has weight, Prometheus is frozen (SIGSTOP: it keeps its port and answers nothing,
     which the runtime's supervisor cannot see as an exit) for ``down_seconds``, then thawed. While it is down the
-    canary must not advance nor promote; after, it must finish the run."""
+    canary must not advance nor promote; after, it must finish the run. A failed query is a failed check, as in
+    Flagger, so the threshold is 50 here: the point is the halt, not the rollback."""
     analysis = {**copy.deepcopy(ANALYSIS), "threshold": 50}
     before = live.release(analysis=analysis)
     while int(live.status().get("canary_weight", 0)) < 20 or live.status().get("last_applied_spec") == before:
