@@ -4,6 +4,7 @@ a release whose process crash-loops."""
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import select
 import signal
@@ -109,24 +110,26 @@ def prometheus_down(live: Live, down_seconds: float) -> Json:
 
 # -- a webhook that hangs ---------------------------------------------------------------------------------------------
 class _Hang(socketserver.BaseRequestHandler):
-    """Reads a request and never answers; records how long the caller waited before it gave up."""
+    """Reads a request and never answers; records when the call came and how long the caller waited."""
 
     def handle(self) -> None:
         start = time.monotonic()
-        self.request.settimeout(60)
         while select.select([self.request], [], [], 60)[0]:
             if not self.request.recv(65536):
                 break
-        self.server.calls.append(time.monotonic() - start)  # type: ignore[attr-defined]
+        self.server.calls.append((start, time.monotonic() - start))  # type: ignore[attr-defined]
 
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    calls: list[float]
+    calls: list[tuple[float, float]]
 
 
-def hung_webhook(live: Live, timeout_s: float = 2.0) -> Json:
+def hung_webhook(live: Live, timeout_s: float = 2.0, tick_s: float = 1.0) -> Json:
+    """A ``rollout`` webhook that never answers. On time: every call is cut within ``timeout_s`` (+1 s), the
+    next tick's call follows within ``timeout_s + tick_s`` (+1 s): the loop is not stuck behind the hook; each
+    counts as a failed check and the run is rolled back at the threshold."""
     server = _Server(("127.0.0.1", 0), _Hang)
     server.calls = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -141,12 +144,20 @@ def hung_webhook(live: Live, timeout_s: float = 2.0) -> Json:
     finally:
         server.shutdown()
         server.server_close()
-    calls = list(server.calls)
-    on_time = bool(calls) and max(calls) <= timeout_s + 1.0
-    return {"outcome": outcome, "calls": len(calls), "longest_call_s": round(max(calls, default=0.0), 2),
-            "failed_checks": int(status.get("failed_checks", 0)), "seconds": round(time.monotonic() - started, 1),
-            "ticks_on_time": on_time and outcome == "Failed"
-            and int(status.get("failed_checks", 0)) >= int(ANALYSIS["threshold"])}  # fmt: skip
+    calls = sorted(server.calls)
+    waits = [w for _, w in calls]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
+    failed = int(status.get("failed_checks", 0))
+    on_time = (
+        bool(calls)
+        and max(waits) <= timeout_s + 1.0
+        and max(gaps, default=0.0) <= timeout_s + tick_s + 1.0
+        and outcome == "Failed"
+        and failed >= int(ANALYSIS["threshold"])
+    )
+    return {"outcome": outcome, "calls": len(calls), "longest_call_s": round(max(waits, default=0.0), 2),
+            "longest_gap_s": round(max(gaps, default=0.0), 2), "failed_checks": failed,
+            "seconds": round(time.monotonic() - started, 1), "ticks_on_time": on_time}  # fmt: skip
 
 
 # -- a crash-looping release ------------------------------------------------------------------------------------------

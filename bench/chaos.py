@@ -36,7 +36,8 @@ again, with the routes it served before (kills 10.5 s apart, so each is a first 
 Prometheus frozen with SIGSTOP (a killed one is restarted by the runtime within a second) while a healthy canary
 runs: ``prometheus_down_promotions`` counts promotions and weight increases while it is down, and the run must
 finish when it is back. A ``rollout`` webhook that never answers (timeout 2 s): every call cut within the
-timeout, counted as a failed check, the run rolled back. A release whose process exits at start: rolled back at
+timeout, the next tick's call within timeout + tick, each a failed check, the run rolled back
+(``hung_webhook_ticks_on_time``). A release whose process exits at start: rolled back at
 the progress deadline, the primary answering no 5xx meanwhile.
 
 The last line printed is one JSON object with every figure.
@@ -128,8 +129,8 @@ def main() -> None:
                        prometheus_back_outcome=prom["outcome_after"])  # fmt: skip
         hook = hung_webhook(live)
         figures.update(hung_webhook_ticks_on_time=hook["ticks_on_time"], hung_webhook_outcome=hook["outcome"],
-                       hung_webhook_calls=hook["calls"],
-                       hung_webhook_longest_call_s=hook["longest_call_s"])  # fmt: skip
+                       hung_webhook_calls=hook["calls"], hung_webhook_longest_call_s=hook["longest_call_s"],
+                       hung_webhook_longest_gap_s=hook["longest_gap_s"])  # fmt: skip
         crash = crash_loop(live)
         figures.update(crash_loop_outcome=crash["outcome"], crash_loop_seconds=crash["seconds"],
                        crash_loop_canary_restarts=crash["canary_restarts"],
