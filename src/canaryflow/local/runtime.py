@@ -96,6 +96,7 @@ class LocalRuntime:
         dirs.create()
         if dirs.running_pid() not in (None, os.getpid()):
             raise RuntimeError_(f"a runtime already runs with state directory {dirs.root} (pid {dirs.running_pid()})")
+        os.environ[state_mod.OWNER_ENV] = str(dirs.root)  # every child inherits it (reap_orphans)
         reaped = dirs.reap_orphans()
         if reaped:
             log.warning("stopped %d processes left by a previous runtime: %s", len(reaped), reaped)

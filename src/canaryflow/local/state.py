@@ -4,7 +4,8 @@ Layout: ``state.db`` (objects, canary status, operations, events), ``envoy/`` (x
 ``logs/``, ``bin/`` (shims such as ``podcli``), ``runtime.json`` (pid, ports, endpoints, child processes).
 The record lets the CLI find the runtime's API, lets ``up`` reuse the same ports after a crash, and lets it
 stop the child processes a killed runtime left behind: by PID, and only when the PID still runs the command
-line that was recorded (a PID may have been reused).
+line that was recorded (a PID may have been reused), and those started after the last record, which carry
+``OWNER_ENV`` in their environment.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import contextlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 DEFAULT = Path(".canaryflow")
 ENV = "CANARYFLOW_STATE_DIR"
+#: Set by the runtime to its state directory and inherited by every process it starts (Envoy, Prometheus, the
+#: load tester, workloads, their probes): how ``reap_orphans`` finds children started after the last record.
+OWNER_ENV = "CANARYFLOW_RUNTIME_STATE"
 
 
 def resolve(state_dir: str | Path | None) -> Path:
@@ -58,17 +63,70 @@ class StateDir:
         pid, cmdline = record.get("pid"), record.get("cmdline")
         return pid if isinstance(pid, int) and isinstance(cmdline, list) and same_process(pid, cmdline) else None
 
-    def reap_orphans(self) -> list[int]:
-        """Stop the children a dead runtime left running; returns their PIDs."""
+    def reap_orphans(self, timeout: float = 5.0) -> list[int]:
+        """Stop the children a dead runtime left running; returns their PIDs once they are gone.
+
+        SIGKILL is delivered asynchronously: until a process has exited it still holds its listening ports, and
+        ``up`` would then find the recorded ports taken and move the mesh to new ones (``timeout`` bounds the
+        wait)."""
         record = self.record() or {}
-        stopped = []
-        for child in record.get("children", []):
-            pid, cmdline = child.get("pid"), child.get("cmdline")
-            if isinstance(pid, int) and isinstance(cmdline, list) and same_process(pid, cmdline):
+        found = {
+            child["pid"]: child["cmdline"]
+            for child in record.get("children", [])
+            if isinstance(child.get("pid"), int) and isinstance(child.get("cmdline"), list)
+        }
+        # The record is written once a second: what the runtime started since, it knows by the inherited marker.
+        found.update((pid, line) for pid in self.marked() if (line := cmdline(pid)) and pid not in found)
+        stopped: dict[int, list[str]] = {}
+        for pid, line in found.items():
+            if same_process(pid, line):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
-                    stopped.append(pid)
-        return stopped
+                    stopped[pid] = line
+        deadline = time.monotonic() + timeout
+        while not all(map(exited, stopped)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(stopped)
+
+    def marked(self) -> list[int]:
+        """Live processes whose environment carries this directory's ``OWNER_ENV`` (this process and its
+        ancestors excepted)."""
+        marker = f"{OWNER_ENV}={self.root}".encode()
+        mine = _ancestors(os.getpid())
+        out = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) not in mine:
+                try:
+                    environ = (entry / "environ").read_bytes()
+                except OSError:
+                    continue
+                if marker in environ.split(b"\0"):
+                    out.append(int(entry.name))
+        return out
+
+
+def _ancestors(pid: int) -> set[int]:
+    out = set()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat[stat.rfind(")") + 2 :].split()[1])
+    return out
+
+
+def exited(pid: int) -> bool:
+    """Whether every thread of ``pid`` has exited, so its files and sockets are closed. Its command line empties
+    earlier, as soon as the first thread to exit releases the memory: a multi-threaded Envoy then still holds its
+    listeners. What is left is a zombie (or nothing, once its new parent has reaped it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2] in "ZX" and threads <= 1
 
 
 def cmdline(pid: int) -> list[str] | None:
