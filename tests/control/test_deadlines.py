@@ -96,7 +96,8 @@ async def test_a_status_write_that_never_answers_is_caught_up_by_the_next_tick()
     )
     assert (await h.status()).canary_weight == 10  # the step was served but not recorded...
     row = await h.tick()
-    # ...and the next tick steps on from the weight the router serves (the router is the truth, as in Flagger)
+    # ...so the next tick records it, then steps on from the weight the router serves (as Flagger reads it)
+    assert row.events == ("Advance podinfo.test canary weight 20", "Advance podinfo.test canary weight 30")
     assert row.brief == ("Progressing", 70, 30, 0, 0)
     assert (await h.status()).canary_weight == 30
 

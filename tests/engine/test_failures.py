@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from canaryflow.api.status import Phase
+from canaryflow.engine.effects import Routes
 from canaryflow.engine.machine import Operation
 
 from .harness import Harness, canary
@@ -128,3 +129,26 @@ async def test_operation_outside_a_run_is_refused_and_cleared() -> None:
     row = await h.tick()
     assert row.events == ("promote ignored: podinfo.test is Initialized, no analysis is running",)
     assert await h.store.pending(h.canary.key) is None
+
+
+async def test_a_step_served_but_not_recorded_is_recorded_with_its_event_by_the_next_tick() -> None:
+    # A runtime killed between setting the routes and saving the status: the router serves 20, the status says 10.
+    h = Harness()
+    await h.initialized()
+    h.release("rev-2")
+    await h.ticks(2)
+    assert (await h.status()).canary_weight == 10
+    await h.router.set_routes(h.canary, Routes(80, 20))
+    row = await h.tick()
+    assert row.events == ("Advance podinfo.test canary weight 20", "Advance podinfo.test canary weight 30")
+    assert (await h.status()).canary_weight == 30
+
+
+async def test_routes_that_are_not_the_next_step_are_not_taken_for_a_lost_one() -> None:
+    h = Harness()
+    await h.initialized()
+    h.release("rev-2")
+    await h.ticks(2)
+    await h.router.set_routes(h.canary, Routes(50, 50))  # someone else's edit: not a step the engine took
+    row = await h.tick()
+    assert "Advance podinfo.test canary weight 50" not in row.events

@@ -68,6 +68,7 @@ class Running:
         """The judge looks at every tick; the checks and one strategy step run once per analysis interval, or
         sooner when the judge has shown the canary is not worse than the primary."""
         c, st = self.c, self.st
+        yield from self._served_but_not_recorded()
         look = yield from judging.look(c, self.routes)
         if look.rollback:
             yield from c.rollback(look.message, AlertSeverity.ERROR)
@@ -87,6 +88,22 @@ class Running:
         else:
             yield from self._step_canary()
         if st.judge is not None and st.canary_weight != weight and st.phase is Phase.PROGRESSING:
+            st.judge = sequential.stepped(st.judge, st.canary_weight)
+
+    def _served_but_not_recorded(self) -> Steps[None]:
+        """The data plane serves the step after the recorded weight: the tick that set those routes stopped (a
+        crash, a status write that failed) before its status was saved. Record the step and the event it may
+        have lost, as if that tick had ended (the next step is taken from the served weight, as Flagger reads
+        the router). Any other difference is not ours to explain: an edit the router reverts, or a user's."""
+        st, served = self.st, self.routes
+        if st.phase is not Phase.PROGRESSING or self.analysis.strategy is not Strategy.CANARY or self.analysis.mirror:
+            return
+        recorded = Routes(steps.TOTAL - st.canary_weight, st.canary_weight)
+        if served.canary == st.canary_weight or served != steps.advance(self.analysis, recorded):
+            return
+        st.canary_weight = served.canary
+        yield from self.c.event(f"Advance {self.c.ref} canary weight {served.canary}")
+        if st.judge is not None:
             st.judge = sequential.stepped(st.judge, st.canary_weight)
 
     def _deadline(self, reason: str) -> Steps[None]:
