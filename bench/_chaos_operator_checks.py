@@ -241,22 +241,25 @@ def _count_transitions(
 
 
 def repeated_events(events: Sequence[Version], name: str, start: int, end: int | None, messages: Sequence[str]) -> int:
-    """How many times more than once each of ``messages`` was emitted about canary ``name`` in the window (an
-    Event's count going up is one more emission). Informational: a tick repeated after a restart re-emits."""
-    seen: dict[str, int] = {}
+    """How many times more than once each of ``messages`` was emitted about canary ``name`` in the window.
+
+    An Event's ``count`` going up is one more emission (the sink aggregates equal messages into one Event, so
+    the count carries over from earlier runs: only the increase within the window counts). Informational: a
+    tick repeated after a restart emits its events again, as Flagger's does."""
+    emitted: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for version in window(events, start, end):
+    for version in events:
+        if end is not None and version.revision >= end:
+            break
         event = version.obj
-        if (event.get("involvedObject") or {}).get("name") != name:
-            continue
         message = str(event.get("message") or "")
-        if not any(message.startswith(m) for m in messages):
+        if (event.get("involvedObject") or {}).get("name") != name or not message.startswith(tuple(messages)):
             continue
-        uid = event["metadata"]["name"]
-        count = int(event.get("count") or 1)
-        seen[message] = seen.get(message, 0) + max(0, count - counts.get(uid, 0))
+        uid, count = event["metadata"]["name"], int(event.get("count") or 1)
+        if version.revision >= start:
+            emitted[message] = emitted.get(message, 0) + max(0, count - counts.get(uid, 0))
         counts[uid] = count
-    return sum(max(0, n - 1) for n in seen.values())
+    return sum(max(0, n - 1) for n in emitted.values())
 
 
 def spec_differences(expected: Json, live: Json | None) -> list[str]:

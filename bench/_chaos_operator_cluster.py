@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _chaos_operator_checks import Version, spec_differences
 from tests.kube.emulator import RealisticEmulator
-from tests.kube.emulator.core import _Fault
+from tests.kube.emulator.core import RecordedRequest, _Fault
 from tests.kube.emulator.store import StorageKey, Store
 
 Json = dict[str, Any]
@@ -49,6 +50,7 @@ RECORDED: frozenset[StorageKey] = frozenset(
 )
 #: Fault statuses injected, by what they stand for (0: the connection dropped without an answer).
 FAULTS = {"conflict": 409, "throttled": 429, "internal": 500, "timeout": 504, "dropped": 0}
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _exempt: contextvars.ContextVar[bool] = contextvars.ContextVar("exempt", default=False)
 _stall: contextvars.ContextVar[bool] = contextvars.ContextVar("stall", default=False)
 
@@ -130,19 +132,22 @@ class Fault:
     times: int
 
 
-def random_fault(rng: random.Random, namespace: str) -> Fault:
-    """A fault on the next 1-3 matching requests: any of FAULTS, on one kind the operator uses or on all."""
-    prefixes = [
-        f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries",
-        f"/apis/apps/v1/namespaces/{namespace}/deployments",
-        f"/apis/networking.istio.io/v1beta1/namespaces/{namespace}/virtualservices",
-        f"/apis/networking.istio.io/v1beta1/namespaces/{namespace}/destinationrules",
-        f"/api/v1/namespaces/{namespace}/services",
-        f"/api/v1/namespaces/{namespace}/events",
-        "/api",  # anything, watches included
-    ]
-    what = rng.choice(sorted(FAULTS))
-    return Fault(what, rng.choice(["GET", "PUT", "PATCH", "POST", "*"]), rng.choice(prefixes), rng.randint(1, 3))
+def random_fault(rng: random.Random, recent: Sequence[RecordedRequest]) -> Fault:
+    """A fault on the operator's next 1-3 requests of one kind it recently sent (method and resource path, any
+    object), drawn among the distinct kinds of request so rare writes are hit as often as frequent reads."""
+    seen = sorted({(r.method, _resource_path(r.path)) for r in recent if r.headers.get("User-Agent") != BENCH_AGENT})
+    method, prefix = rng.choice(seen) if seen else ("*", "/api")
+    kinds = sorted(FAULTS) if method in WRITES else sorted(set(FAULTS) - {"conflict"})  # a read never conflicts
+    return Fault(rng.choice(kinds), method, prefix, rng.randint(1, 3))
+
+
+def _resource_path(path: str) -> str:
+    """The path up to the resource's plural: ``/apis/g/v/namespaces/ns/canaries/x/status`` -> ``.../canaries``."""
+    parts = path.strip("/").split("/")
+    base = 2 if parts[0] == "api" else 3
+    if len(parts) > base + 1 and parts[base] == "namespaces":
+        base += 2
+    return "/" + "/".join(parts[: base + 1])
 
 
 def inject(emulator: ChaosEmulator, fault: Fault) -> None:

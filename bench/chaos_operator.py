@@ -178,7 +178,7 @@ class Cluster:
                 await self.start_operator()
                 c.restarts.append(time.monotonic() - killed)
             elif roll < 0.8:
-                fault = random_fault(rng, NS)
+                fault = random_fault(rng, self.emulator.recorded[-500:])
                 inject(self.emulator, fault)
                 c.faults[fault.what] += fault.times
             else:
