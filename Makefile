@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/dataplane.py --no-demo
 	$(PY) bench/gitops.py
 	$(PY) bench/kube_operator.py
+	$(PY) bench/chaos_operator.py --kills 20
 	$(PY) bench/exposure.py --policies flagger-seed,judge --faults healthy,errors-5x,errors-100x --simulate-aa 1000
 
 # deploy/crds and the chart's crds/: regenerated from the models (tests/deploy checks that they are current).

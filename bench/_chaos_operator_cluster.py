@@ -71,9 +71,13 @@ class RecordingStore(Store):
 
     def versions(self, storage: StorageKey, name: str | None = None) -> list[Version]:
         """Every recorded version (of object ``name``), oldest first."""
+        return [v for v in self.tail(storage, 0)[0] if name is None or v.obj["metadata"]["name"] == name]
+
+    def tail(self, storage: StorageKey, start: int) -> tuple[list[Version], int]:
+        """The versions of a kind recorded from the ``start``-th on, and where the next tail starts."""
         with self._lock:
-            found = list(self.history[storage])
-        return [v for v in found if name is None or v.obj["metadata"]["name"] == name]
+            found = self.history[storage][start:]
+        return found, start + len(found)
 
 
 @attrs.define(kw_only=True)

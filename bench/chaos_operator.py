@@ -137,13 +137,14 @@ class Cluster:
 
     async def _ended(self, run: Run) -> str:
         """The phase the run ended in (by the API server's record), or "stuck" past the deadline."""
-        started = False
+        record, started, read = self.emulator.record, False, 0
         while time.monotonic() < self.deadline:
-            for version in self.emulator.record.versions(CANARIES, run.name):
+            versions, read = record.tail(CANARIES, read)
+            for version in (v for v in versions if v.obj["metadata"]["name"] == run.name):
                 phase = (version.obj.get("status") or {}).get("phase")
                 if version.revision > run.revision and phase not in IDLE:
                     started = True
-                if started and phase in ("Succeeded", "Failed") and version.revision > run.revision:
+                if started and phase in ("Succeeded", "Failed"):
                     return str(phase)
             await asyncio.sleep(0.05)
         return "stuck"
@@ -177,6 +178,8 @@ class Cluster:
                 await asyncio.sleep(rng.uniform(0.0, 0.5))
                 await self.start_operator()
                 c.restarts.append(time.monotonic() - killed)
+                if c.kills % 10 == 0:
+                    print(f"  {c.kills} kills, {len(self.runs)} releases so far", file=sys.stderr, flush=True)
             elif roll < 0.8:
                 fault = random_fault(rng, self.emulator.recorded[-500:])
                 inject(self.emulator, fault)
@@ -237,12 +240,13 @@ async def bench(args: argparse.Namespace) -> Json:
         emulator = running.emulator
         assert isinstance(emulator, ChaosEmulator)
         cluster = Cluster(args, emulator, running.url, Path(tmp))
+        users: list[asyncio.Task[None]] = []
         try:
             await cluster.create()
             async with Rollouts(cluster.api, NS):
                 await cluster.start_operator()
                 await cluster.initialized()
-                users = [asyncio.create_task(cluster.release(name), name=f"release {name}") for name in cluster.names]
+                users += [asyncio.create_task(cluster.release(name), name=f"release {name}") for name in cluster.names]
                 await cluster.rampage()
                 cluster.stopping.set()
                 left = emulator.clear_faults()
@@ -252,6 +256,8 @@ async def bench(args: argparse.Namespace) -> Json:
                 tally, repeats = cluster.check()
                 final, compared = await cluster.final()
         finally:
+            for user in users:
+                user.cancel()
             if cluster.operator.proc is not None:
                 await asyncio.to_thread(cluster.operator.stop)
             await cluster.api.close()
