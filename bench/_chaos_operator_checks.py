@@ -21,9 +21,14 @@ What is counted, per run:
   tick that writes the same phase again is idempotent, not a transition), compared with the run's expected
   path (healthy: Progressing, Promoting, Finalising, Succeeded; faulty: Progressing, Failed) by their longest
   common subsequence: expected phases missing from it are *lost*, observed phases outside it *duplicated*.
-  The canary weight while Progressing counts the same way, against stepWeight, 2*stepWeight, ... maxWeight for
-  a healthy run (a faulty run: against the weights it did reach, so only repeats count); a phase change the
-  state machine's table does not allow is *illegal*.
+  The traffic steps count the same way: the canary's weight in the VirtualService versions of the window
+  (collapsed, zeros left out), against stepWeight, 2*stepWeight, ... maxWeight for a healthy run that
+  succeeded (otherwise against the weights it did reach, so only repeats count). A phase change the state
+  machine's table does not allow is *illegal*.
+- **status weight gaps** (informational): traffic steps the status's ``canaryWeight`` never showed. The router
+  is the truth for the weight, as in Flagger (the next tick steps on from the routes it reads), so a tick that
+  routed a step and then lost its status write (killed, or the write failed) leaves the status one step behind
+  until the next tick: a gap, not a lost step.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class Tally:
     lost_transitions: int = 0
     duplicated_transitions: int = 0
     illegal_transitions: int = 0
+    status_weight_gaps: int = 0  # informational: a traffic step the status never showed (its write was lost)
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, other: Tally) -> None:
@@ -190,7 +196,8 @@ def check_run(
         if phase == "Failed" and not _traffic_restored(virtual_service, revision, end, primary_host):
             t.traffic_left_on_failed_canary += 1
             t.notes.append(f"{label}: Failed at revision {revision} with canary traffic left in the VirtualService")
-    _count_transitions(t, label, run, statuses, phases, analysis)
+    routes = window(virtual_service, run.revision, end)
+    _count_transitions(t, label, run, statuses, phases, routes, analysis, primary_host)
     return t
 
 
@@ -212,7 +219,14 @@ def _traffic_restored(virtual_service: Sequence[Version], failed: int, end: int 
 
 
 def _count_transitions(
-    t: Tally, label: str, run: Run, statuses: Sequence[tuple[int, Json]], phases: list[str], analysis: Json
+    t: Tally,
+    label: str,
+    run: Run,
+    statuses: Sequence[tuple[int, Json]],
+    phases: list[str],
+    routes: Sequence[Version],
+    analysis: Json,
+    primary_host: str,
 ) -> None:
     if phases and phases[0] in IDLE:  # the phase the previous run ended in, until this one starts
         phases = phases[1:]
@@ -225,8 +239,9 @@ def _count_transitions(
         expected = expected[: len(phases)]
     common = lcs(phases, expected)
     lost, duplicated = len(expected) - common, len(phases) - common
-    weights = collapse([int(s.get("canaryWeight") or 0) for _, s in statuses if s.get("phase") == "Progressing"])
-    weights = [w for w in weights if w]  # the run starts at 0
+    # Traffic steps: the canary's weight in the VirtualService (the router is the truth, as in Flagger).
+    canary_host = primary_host.removesuffix("-primary") + "-canary"
+    weights = [w for w in collapse([_weight(v.obj, canary_host) for v in routes]) if w]  # 0: before and after
     step, top = int(analysis.get("stepWeight", 0)), int(analysis.get("maxWeight", 0))
     if step and top and not run.faulty and run.outcome == "Succeeded":
         wanted = list(range(step, top + 1, step))
@@ -238,6 +253,13 @@ def _count_transitions(
         t.notes.append(f"{label}: phases {phases} (expected {expected}), weights {weights} (expected {wanted})")
     t.lost_transitions += lost
     t.duplicated_transitions += duplicated
+    shown = {int(s.get("canaryWeight") or 0) for _, s in statuses if s.get("phase") == "Progressing"}
+    t.status_weight_gaps += len(set(weights) - shown)
+
+
+def _weight(virtual_service: Json, host: str) -> int:
+    routes = weights_of(virtual_service)
+    return routes[0].get(host, 0) if routes else 0
 
 
 def repeated_events(events: Sequence[Version], name: str, start: int, end: int | None, messages: Sequence[str]) -> int:

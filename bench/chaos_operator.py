@@ -281,7 +281,8 @@ async def bench(args: argparse.Namespace) -> Json:
 VIOLATIONS = ("double_promotions", "promoted_after_failure", "faulty_runs_promoted", "healthy_runs_failed",
               "traffic_left_on_failed_canary", "final_objects_differ", "lost_transitions",
               "duplicated_transitions", "illegal_transitions", "stuck_runs", "operator_crashes")  # fmt: skip
-LAST_LINE = ("kills", "runs", "api_faults", "watch_cuts", *VIOLATIONS, "failed_starts", "repeated_events", "seed")
+LAST_LINE = ("kills", "runs", "api_faults", "watch_cuts", *VIOLATIONS, "failed_starts", "repeated_events",
+             "status_weight_gaps", "seed")  # fmt: skip
 
 
 def report(f: Json) -> None:
@@ -299,6 +300,7 @@ def report(f: Json) -> None:
         ("watch cuts", f"{f['watch_cuts']} ({f['compactions']} with the change log compacted)"),
         ("final objects", f"{f['compared']} compared with canaryflow kube render"),
         ("repeated events", f"{f['repeated_events']} (a once-per-run event emitted again: informational)"),
+        ("status weight gaps", f"{f['status_weight_gaps']} (a routed step the status never showed: informational)"),
         ("operator tracebacks", f"{f['tracebacks']} in its log (informational)"),
     ]  # fmt: skip
     rows += [(name.replace("_", " "), f"{f[name]}" + ("   <-- VIOLATION" if f[name] else "")) for name in VIOLATIONS]

@@ -57,6 +57,12 @@ class Record:
         self.vs.append(self.c.Version(self._next(), {"spec": {"http": [{"route": route}]}}))
         return self
 
+    def step(self, *weights: int) -> Record:
+        """A tick per weight: the route, then the status (Progressing at that weight)."""
+        for weight in weights:
+            self.route(100 - weight, weight).status("Progressing", weight)
+        return self
+
     def bump(self, image: str, faulty: bool) -> Any:
         return self.c.Run("app", image, faulty, self._next())
 
@@ -89,7 +95,7 @@ def test_a_clean_promotion_counts_nothing(checks: ModuleType) -> None:
 def test_idempotent_rewrites_of_a_phase_weight_or_template_count_nothing(checks: ModuleType) -> None:
     record = initialized(checks)
     run = record.bump(NEW, faulty=False)
-    record.status("Progressing", 10).status("Progressing", 10).status("Progressing", 20).status("Progressing", 30)
+    record.step(10, 10, 20).route(80, 20).step(30)
     record.promote(NEW).promote(NEW).status("Promoting", 30).status("Promoting", 30).route(100, 0)
     record.status("Finalising").status("Succeeded").status("Succeeded")
     assert counts(record.check(run, "Succeeded")) == {}
@@ -129,17 +135,24 @@ def test_a_rollback_must_leave_all_traffic_on_the_primary(checks: ModuleType) ->
 def test_a_weight_stepped_again_is_duplicated_and_a_skipped_one_lost(checks: ModuleType) -> None:
     record = initialized(checks)
     run = record.bump(NEW, faulty=False)
-    record.status("Progressing", 10).status("Progressing", 20).status("Progressing", 10).status("Progressing", 20)
-    record.status("Progressing", 30).promote(NEW).status("Promoting").route(100, 0).status("Finalising")
+    record.step(10, 20, 10, 20, 30).promote(NEW).status("Promoting").route(100, 0).status("Finalising")
     record.status("Succeeded")
     assert counts(record.check(run, "Succeeded")) == {"duplicated_transitions": 2}
     record = initialized(checks)
     run = record.bump(NEW, faulty=False)
-    record.status("Progressing", 10).status("Progressing", 30).promote(NEW).status("Promoting").route(100, 0)
+    record.step(10, 30).promote(NEW).status("Promoting").route(100, 0)
     record.status("Succeeded")  # skipped 20, and Finalising
     tally = record.check(run, "Succeeded")
     assert (tally.lost_transitions, tally.duplicated_transitions) == (2, 0)
     assert tally.illegal_transitions == 1  # Promoting -> Succeeded
+
+
+def test_a_step_routed_but_not_shown_in_the_status_is_a_gap_not_a_lost_step(checks: ModuleType) -> None:
+    record = initialized(checks)
+    run = record.bump(NEW, faulty=False)
+    record.route(90, 10).step(20, 30).promote(NEW).status("Promoting", 30).route(100, 0)  # killed after routing 10
+    record.status("Finalising").status("Succeeded")
+    assert counts(record.check(run, "Succeeded")) == {"status_weight_gaps": 1}
 
 
 def test_a_run_still_going_is_judged_on_what_it_did_so_far(checks: ModuleType) -> None:
