@@ -31,6 +31,7 @@ import dataclasses
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -70,6 +71,7 @@ class Chaos:
     kills: int = 0
     restarts: list[float] = dataclasses.field(default_factory=list)  # seconds from kill -9 to ready again
     failed_starts: int = 0
+    early_kills: int = 0  # of the kills, those while the operator was starting (before it was ready)
     crashes: int = 0  # the operator exited without being killed
     faults: Counter[str] = dataclasses.field(default_factory=Counter)  # queued, by what
     watch_cuts: int = 0
@@ -160,6 +162,29 @@ class Cluster:
                 print(f"  the operator did not start: {exc}", file=sys.stderr)
         raise RuntimeError("the operator failed to start 3 times in a row: see its log")
 
+    async def kill_while_starting(self, delay: float) -> int:
+        """Start the operator and ``kill -9`` it ``delay`` seconds later if it is not ready by then (importing,
+        or kopf starting up); 1 if it was killed so, 0 if it was ready first (then it is left running)."""
+        starting = asyncio.create_task(asyncio.to_thread(self.operator.start))
+        await asyncio.wait({starting}, timeout=delay)
+        proc = self.operator.proc
+        if starting.done() or proc is None:
+            try:
+                await starting
+            except RuntimeError as exc:
+                self.chaos.failed_starts += 1
+                print(f"  the operator did not start: {exc}", file=sys.stderr)
+            if proc is not None and proc.poll() is None:
+                await asyncio.to_thread(self.operator.kill)  # ready first: not this chaos; back to a fresh start
+            return 0
+        proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(RuntimeError):  # start() reads EOF instead of "ready"
+            await starting
+        proc.wait()
+        self.operator.proc = None
+        self.chaos.early_kills += 1
+        return 1
+
     async def rampage(self) -> None:
         """Kill, fault and cut at random moments until ``--kills`` kills are done."""
         c, rng = self.chaos, self.rng
@@ -176,6 +201,8 @@ class Cluster:
                 self.operator.kill()
                 c.kills += 1
                 await asyncio.sleep(rng.uniform(0.0, 0.5))
+                if c.kills < self.args.kills and rng.random() < 0.25:
+                    c.kills += await self.kill_while_starting(rng.uniform(0.5, 2.5))
                 await self.start_operator()
                 c.restarts.append(time.monotonic() - killed)
                 if c.kills % 10 == 0:
@@ -269,7 +296,7 @@ async def bench(args: argparse.Namespace) -> Json:
         "kills": c.kills, "runs": len(cluster.runs), "api_faults": sum(emulator.served.values()),
         "watch_cuts": c.watch_cuts, **{k: v for k, v in dataclasses.asdict(tally).items() if k != "notes"},
         "final_objects_differ": len(final), "stuck_runs": outcomes["stuck"], "operator_crashes": c.crashes,
-        "failed_starts": c.failed_starts, "repeated_events": repeats,
+        "failed_starts": c.failed_starts, "repeated_events": repeats, "early_kills": c.early_kills,
         # the table's extras
         "seed": args.seed, "canaries": args.canaries, "wall": time.monotonic() - started, "outcomes": outcomes,
         "faulty_runs": sum(r.faulty for r in cluster.runs), "restarts": c.restarts, "queued": c.faults,
@@ -293,8 +320,9 @@ def report(f: Json) -> None:
     rows = [
         ("runs", f"{f['runs']} on {f['canaries']} canaries ({f['faulty_runs']} faulty): {o['Succeeded']} "
                  f"succeeded, {o['Failed']} failed, {o['stuck']} stuck"),
-        ("kill -9", f"{f['kills']} (kill to ready again: median {restarts[len(restarts) // 2]:.1f} s, "
-                    f"max {restarts[-1]:.1f} s); failed starts {f['failed_starts']}"),
+        ("kill -9", f"{f['kills']}, {f['early_kills']} of them while it was starting (kill to ready again: "
+                    f"median {restarts[len(restarts) // 2]:.1f} s, max {restarts[-1]:.1f} s)"),
+        ("failed starts", f"{f['failed_starts']} (the operator exited before it was ready, unkilled)"),
         ("API faults served", f"{f['api_faults']} ({served}); queued {sum(f['queued'].values())}, "
                               f"never taken {f['left']}"),
         ("watch cuts", f"{f['watch_cuts']} ({f['compactions']} with the change log compacted)"),
