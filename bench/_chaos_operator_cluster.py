@@ -137,12 +137,12 @@ class Fault:
 
 
 def random_fault(rng: random.Random, recent: Sequence[RecordedRequest]) -> Fault:
-    """A fault on the operator's next 1-3 requests of one kind it recently sent (method and resource path, any
+    """A fault on the operator's next 1-6 requests of one kind it recently sent (method and resource path, any
     object), drawn among the distinct kinds of request so rare writes are hit as often as frequent reads."""
     seen = sorted({(r.method, _resource_path(r.path)) for r in recent if r.headers.get("User-Agent") != BENCH_AGENT})
     method, prefix = rng.choice(seen) if seen else ("*", "/api")
     kinds = sorted(FAULTS) if method in WRITES else sorted(set(FAULTS) - {"conflict"})  # a read never conflicts
-    return Fault(rng.choice(kinds), method, prefix, rng.randint(1, 3))
+    return Fault(rng.choice(kinds), method, prefix, rng.randint(1, 6))
 
 
 def _resource_path(path: str) -> str:

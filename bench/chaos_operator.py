@@ -8,12 +8,13 @@ lifecycle tests) and a user who releases a new image on each canary as soon as t
 healthy or faulty at random. Metric values come from a table file the child reads at every check (there is no
 Prometheus): 99.9 % success for a healthy release, 80 % for a faulty one, against a 99 % minimum.
 
-Meanwhile, at random moments (``--seed``): the operator is ``kill -9``-ed and started again; faults are queued
-on the API server for the operator's next 1-3 requests to one kind or to any (409, 429, 500, a dropped
-connection, or a 504 after a stall: a request that timed out); every watch stream is cut (and one time in four
-the change log is compacted too, so resuming watches get 410 Gone). After ``--kills`` kills the chaos stops,
-every release in flight must end within ``--settle`` seconds, and the final objects are compared with what
-``canaryflow kube render`` prints for the final state.
+Meanwhile, at random moments (``--seed``): the operator is ``kill -9``-ed and started again (a quarter of the
+time killed once more while it starts); faults are queued on the API server for the operator's next 1-6
+requests of one kind it sends (409 on writes, 429, 500, a dropped connection, or a 504 after a stall: a request
+that timed out; the client makes 5 attempts, so a long burst reaches the operator's code); every watch stream
+is cut (and one time in four the change log is compacted too, so resuming watches get 410 Gone). After
+``--kills`` kills the chaos stops, every release in flight must end within ``--settle`` seconds, and the final
+objects are compared with what ``canaryflow kube render`` prints for the final state.
 
 The checks read the API server's record of every write, never the operator (see _chaos_operator_checks.py for
 exactly what is counted). The seed fixes the chaos schedule and the releases; timings still vary run to run.
