@@ -14,7 +14,8 @@ What is counted, per run:
 - **promoted after failure**: a status version had ``failedChecks >= threshold``, and later in the window the
   primary took the run's template or the status entered Promoting, Finalising or Succeeded (1 per run).
 - **faulty run promoted**: the bench served failing metrics for the whole run, yet the primary took its
-  template (no check can pass, so no promotion is legitimate).
+  template (no check can pass, so no promotion is legitimate); **healthy run failed**: the reverse (every check
+  passes and the Deployment controller keeps every rollout ready, so no rollback is legitimate).
 - **traffic left on a failed canary**: the status entered ``Failed`` while the VirtualService still gave the
   canary traffic, or a later VirtualService version in the window did (1 per entry into Failed).
 - **status transitions**: the phases of the window's status versions, with runs of equal phases collapsed (a
