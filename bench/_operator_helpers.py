@@ -14,6 +14,9 @@ a canary's next tick ``interval`` after its previous tick ended, so a tick's lag
 
 The child stops when a line arrives on its stdin (kopf's stop flag, as an embedding program would use): a
 SIGTERM would start kopf's "ultimate exit" timer instead.
+
+bench/chaos_operator.py runs the same child with per-canary metric values from a table file (``--metrics``),
+without leader election (``--standalone``), and ends it with ``OperatorProcess.kill`` (``kill -9``).
 """
 
 from __future__ import annotations
