@@ -198,7 +198,7 @@ class Cluster:
                 await self.start_operator()
             roll = rng.random()
             if roll < 0.4:
-                killed = time.monotonic()
+                killed, kills_before = time.monotonic(), c.kills
                 self.operator.kill()
                 c.kills += 1
                 await asyncio.sleep(rng.uniform(0.0, 0.5))
@@ -206,7 +206,7 @@ class Cluster:
                     c.kills += await self.kill_while_starting(rng.uniform(0.5, 2.5))
                 await self.start_operator()
                 c.restarts.append(time.monotonic() - killed)
-                if c.kills % 10 == 0:
+                if c.kills // 10 > kills_before // 10:
                     print(f"  {c.kills} kills, {len(self.runs)} releases so far", file=sys.stderr, flush=True)
             elif roll < 0.8:
                 fault = random_fault(rng, self.emulator.recorded[-500:])
