@@ -36,6 +36,7 @@ bench: setup
 	$(PY) bench/gitops.py
 	$(PY) bench/kube_operator.py
 	$(PY) bench/chaos.py --kills 10 --envoy-kills 10
+	$(PY) bench/chaos_operator.py --kills 20
 	$(PY) bench/exposure.py --policies flagger-seed,judge --faults healthy,errors-5x,errors-100x --simulate-aa 1000
 
 # deploy/crds and the chart's crds/: regenerated from the models (tests/deploy checks that they are current).

@@ -14,6 +14,9 @@ a canary's next tick ``interval`` after its previous tick ended, so a tick's lag
 
 The child stops when a line arrives on its stdin (kopf's stop flag, as an embedding program would use): a
 SIGTERM would start kopf's "ultimate exit" timer instead.
+
+bench/chaos_operator.py runs the same child with per-canary metric values from a table file (``--metrics``),
+without leader election (``--standalone``), and ends it with ``OperatorProcess.kill`` (``kill -9``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import logging
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -48,12 +52,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # -- in the child -----------------------------------------------------------------------------------------------
 class FixedMetrics:
-    """Every metric answers a passing value (no Prometheus here); idle canaries query none anyway."""
+    """Every metric answers a passing value (no Prometheus here); idle canaries query none anyway.
 
-    def __init__(self, values: Mapping[str, float] | None = None) -> None:
+    With a ``table`` file (JSON ``{"namespace/name": {"metric": value}}``, read at every measurement, so the
+    bench that writes it decides what the next check sees, across operator restarts too), a canary named in it
+    gets its own values."""
+
+    def __init__(self, values: Mapping[str, float] | None = None, table: Path | None = None) -> None:
         self.values = dict(values or {"request-success-rate": 99.9, "request-duration": 100.0})
+        self.table = table
 
     async def measure(self, canary: Canary, metric: CanaryMetric) -> float:
+        if self.table is not None and self.table.exists():
+            own: Mapping[str, float] = json.loads(self.table.read_text()).get(canary.key, {})
+            if metric.name in own:
+                return float(own[metric.name])
         return self.values[metric.name]
 
     async def check_providers(self, canary: Canary) -> list[str]:
@@ -68,23 +81,26 @@ class TickTimer:
         self._tick = executor.tick
         executor.tick = self.tick  # type: ignore[method-assign]  # the scheduler calls executor.tick
 
-    async def tick(self, canary: Canary) -> TickResult | None:
+    async def tick(self, canary: Canary, *args: Any, **kwargs: Any) -> TickResult | None:
         start = time.monotonic()
         try:
-            return await self._tick(canary)
+            return await self._tick(canary, *args, **kwargs)
         finally:
             self.ticks.append((canary.key, start, time.monotonic()))
 
 
-async def serve_operator(server: str, namespace: str, interval: float, dump: Path) -> None:
+async def serve_operator(
+    server: str, namespace: str, interval: float, dump: Path, *, metrics: Path | None = None, standalone: bool = False
+) -> None:
     options = OperatorOptions(
         namespaces=(namespace,),
         listen="127.0.0.1:0",
         server=server,
         log_level="warning",
         timing=Timing(scale=interval / SPEC_INTERVAL, min_interval=SPEC_INTERVAL),
+        **({"peering": None} if standalone else {}),
     )
-    runtime = OperatorRuntime(options, metrics=FixedMetrics(), hooks=MemoryHookRunner())
+    runtime = OperatorRuntime(options, metrics=FixedMetrics(table=metrics), hooks=MemoryHookRunner())
     stop, ready = asyncio.Event(), asyncio.Event()
     await runtime.start()
     timer = TickTimer(runtime.executor)
@@ -110,23 +126,34 @@ def child_main() -> None:
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--interval", type=float, required=True)
     parser.add_argument("--dump", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, help="per-canary metric values (JSON), read at every check")
+    parser.add_argument("--standalone", action="store_true", help="no leader election (kopf peering)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="operator: %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve_operator(args.server, args.namespace, args.interval, args.dump))
+    asyncio.run(
+        serve_operator(
+            args.server, args.namespace, args.interval, args.dump, metrics=args.metrics, standalone=args.standalone
+        )
+    )
 
 
 # -- in the bench -----------------------------------------------------------------------------------------------
 class OperatorProcess:
     """The child above: started, read from /proc while it runs, stopped by its PID (stdin line, then kill)."""
 
-    def __init__(self, server: str, namespace: str, interval: float, dump: Path) -> None:
+    def __init__(
+        self, server: str, namespace: str, interval: float, dump: Path, *extra: str, stderr: IO[str] | None = None
+    ) -> None:
         self.dump = dump
         self.argv = [sys.executable, "-P", __file__, "--server", server, "--namespace", namespace,
-                     "--interval", str(interval), "--dump", str(dump)]  # fmt: skip
+                     "--interval", str(interval), "--dump", str(dump), *extra]  # fmt: skip
+        self.stderr = stderr
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True
+        )
         line = _readline(self.proc.stdout, timeout)
         if line.strip() != "ready":
             self.stop()
@@ -150,6 +177,19 @@ class OperatorProcess:
             if name in ("VmRSS", "VmHWM"):
                 found[name] = int(value.split()[0])
         return found["VmRSS"], found["VmHWM"]
+
+    def kill(self) -> int:
+        """``kill -9`` the operator (no stop flag, no cleanup: a crash or an OOM kill) and reap it; its exit code."""
+        proc = self.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        code = proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.proc = None
+        return code
 
     def stop(self, timeout: float = 60.0) -> Json:
         """Stop the operator; what it recorded (ticks), or {} if it had to be killed."""

@@ -22,7 +22,7 @@ from canaryflow.cli.main import app
 from canaryflow.cli.operator import namespaces_from
 from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.catalog import KubeCatalog
-from canaryflow.kube.client import ALERT_PROVIDER, CANARY, DEPLOYMENT, METRIC_TEMPLATE, SECRET
+from canaryflow.kube.client import ALERT_PROVIDER, CANARY, DEPLOYMENT, METRIC_TEMPLATE, SECRET, ApiError
 from canaryflow.kube.runtime import Fanout, OperatorOptions
 from canaryflow.notify.base import Alert, Severity
 from tests.hooks.receiver import Receiver
@@ -120,6 +120,26 @@ async def test_the_catalog_follows_templates_and_reads_the_secrets_they_name(kub
         await s.until(forgotten, "the catalog to forget the template")
     finally:
         await catalog.close()
+
+
+async def test_the_catalog_waits_out_a_failing_api_server_but_not_a_refusal(kube_emulator: Any, kube_api: Any) -> None:
+    # Found by bench/chaos_operator.py: a burst of 504s on the first list of AlertProviders outlasted the client's
+    # retries and the operator exited at start-up.
+    await s.ensure_namespace(kube_api, "test")
+    await kube_api.create(METRIC_TEMPLATE, _template())
+    templates = "/apis/flagger.app/v1beta1/namespaces/test/metrictemplates"
+    kube_emulator.fail_next("GET", templates, 504, times=6)  # the client makes 4 attempts
+    catalog = KubeCatalog(kube_api, ("test",), restart=Backoff(0.01, 0.01))
+    await catalog.start()
+    try:
+        assert catalog.metric_template("test", "errors") is not None
+    finally:
+        await catalog.close()
+    # (another namespace: a request of the closed catalog's watches may still reach the server)
+    kube_emulator.fail_next("GET", "/apis/flagger.app/v1beta1/namespaces/other/alertproviders", 403)
+    with pytest.raises(ApiError, match="403"):
+        await KubeCatalog(kube_api, ("other",), restart=Backoff(0.01, 0.01)).start()
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("catalog")], "a failed start leaves no task"
 
 
 # -- the running operator -----------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """MetricTemplates, AlertProviders and the Secrets they name, kept current from the Kubernetes API.
 
 The engine's adapters look objects up synchronously (``api.catalog.Catalog``) in the middle of a tick, so the
-catalog answers from memory: ``start`` lists each kind once (the catalog is complete when it returns) and then
+catalog answers from memory: ``start`` lists each kind once (the catalog is complete when it returns; a list
+failing for a passing reason is tried again until it succeeds, as an informer waits for its sync) and then
 follows a watch per kind, which resumes and relists by itself; a watch that fails outright is started again
 after a pause that grows while it keeps failing (the cache's ``WATCH_RESTART``), so a long API outage leaves
 the last known objects in place rather than none.
@@ -28,6 +29,7 @@ from canaryflow.api.metrictemplate import MetricTemplate
 from canaryflow.clock.backoff import Backoff
 from canaryflow.kube.cache import WATCH_RESTART
 from canaryflow.kube.client import ALERT_PROVIDER, METRIC_TEMPLATE, SECRET, Api, ApiError, Kind
+from canaryflow.kube.errors import retryable
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +60,38 @@ class KubeCatalog(MemoryCatalog):
 
     # -- keeping current ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """List every kind once (the catalog is complete afterwards), then follow the changes."""
-        for kind in (METRIC_TEMPLATE, ALERT_PROVIDER):
-            for namespace in self.namespaces:
-                for obj in await self.api.list(kind, namespace):
-                    self.observe(kind, "ADDED", obj)
-                task = asyncio.create_task(self._follow(kind, namespace), name=f"catalog watch {kind} {namespace}")
-                self._tasks.append(task)
-        await self.refresh_secrets()
-        self._tasks.append(asyncio.create_task(self._refresh_forever(), name="catalog secrets"))
+        """List every kind once (the catalog is complete afterwards), then follow the changes.
+
+        As an informer waits for its cache to sync, a list that fails for a passing reason (429, 5xx, no
+        connection: still failing after the client's own retries) is tried again after a pause that grows; a
+        refusal (403, 404: RBAC, a CRD not installed) is raised. A canary must not be analysed against a catalog
+        missing its templates, and an operator must not exit because the API server was briefly unwell."""
+        try:
+            for kind in (METRIC_TEMPLATE, ALERT_PROVIDER):
+                for namespace in self.namespaces:
+                    for obj in await self._list(kind, namespace):
+                        self.observe(kind, "ADDED", obj)
+                    name = f"catalog watch {kind} {namespace}"
+                    self._tasks.append(asyncio.create_task(self._follow(kind, namespace), name=name))
+            await self.refresh_secrets()
+            self._tasks.append(asyncio.create_task(self._refresh_forever(), name="catalog secrets"))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _list(self, kind: Kind, namespace: str | None) -> list[Json]:
+        failures = 0
+        while True:
+            try:
+                return await self.api.list(kind, namespace)
+            except ApiError as exc:
+                if exc.status and not retryable(exc.status):  # status 0: no connection, a passing reason too
+                    raise
+                failures += 1
+                delay = self.restart.delay(failures)
+                where = namespace or "all namespaces"
+                log.warning("listing %s in %s failed, trying again in %.0fs: %s", kind, where, delay, exc)
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []

@@ -143,6 +143,14 @@ class OperatorRuntime:
 
     # -- start and stop -----------------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Start the parts in dependency order; if one fails, those already started are stopped again."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _start(self) -> None:
         stack = self._stack
         api = self._api
         if api is None:
