@@ -20,6 +20,9 @@ from canaryflow.gitops.target.base import Target
 #: never later than the interval.
 RETRY = Backoff(first=5.0, cap=5.0 * 2**10)
 
+#: Flux re-checks unready dependencies (and a missing artifact) every 30 s.
+DEPENDENCY_RETRY = 30.0
+
 #: A stalled object is not retried (Flux returns a terminal error): a change of its spec wakes it, and it is
 #: looked at again this rarely besides (what it refers to may have been fixed, e.g. an ImageRepository).
 STALLED_RECHECK = 3600.0

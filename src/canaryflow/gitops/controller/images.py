@@ -9,7 +9,7 @@ from canaryflow.api.flux import common as flux
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.image import policy as policies
 from canaryflow.gitops.image import registry
@@ -77,7 +77,7 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
     if tags is None or repo_body is None:
         message = f"ImageRepository '{repo.namespace}/{repo.name}' has not been scanned yet"
         await ctx.not_ready(key, gen, flux.DEPENDENCY_NOT_READY, message)
-        return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
+        return Result(DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
     try:
         tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
     except policies.PolicyError as exc:  # an invalid range or pattern: stalled until the spec changes, as in Flux
@@ -85,7 +85,7 @@ async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], f
     if tag is None:
         message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, message)
-        return Result(specs.DEPENDENCY_RETRY)
+        return Result(DEPENDENCY_RETRY)
     image_name = str(specs.spec(repo_body)["image"])
     latest = f"{image_name}:{tag}"
     message = f"Latest image tag for '{image_name}' resolved to {tag}"

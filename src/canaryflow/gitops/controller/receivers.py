@@ -8,7 +8,7 @@ from canaryflow.api.flux import common as flux
 from canaryflow.gitops import conditions as cond
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 
 #: A Receiver has no interval; its token secret is re-read this often (and at every change of the Receiver).
@@ -36,7 +36,7 @@ async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failu
         }
         if status != previous:
             await ctx.objects.set_status(key, status)
-        return Result(specs.DEPENDENCY_RETRY, failed=True)
+        return Result(DEPENDENCY_RETRY, failed=True)
     path = receiver.webhook_path(secret["token"], key.name, key.namespace)
     message = f"Receiver initialized for path: {path}"
     status = {

@@ -10,12 +10,7 @@ from typing import Any
 
 from canaryflow.api.duration import parse_duration
 from canaryflow.gitops.controller.objects import Key
-from canaryflow.gitops.kustomize.spec import Image, KustomizationSpec, Patch, SubstituteFrom
 from canaryflow.gitops.source.base import GitAuth, GitRef, GitSpec
-from canaryflow.gitops.target.base import ObjRef
-
-#: Flux re-checks unready dependencies (and a missing artifact) every 30 s.
-DEPENDENCY_RETRY = 30.0
 
 
 def spec(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,45 +54,3 @@ def git_spec(body: Mapping[str, Any], secret: Mapping[str, str] | None) -> GitSp
         timeout=timeout,
         auth=GitAuth.from_secret(secret) if secret else None,
     )
-
-
-def kustomization_spec(key: Key, body: Mapping[str, Any]) -> KustomizationSpec:
-    s = spec(body)
-    every = interval(body)
-    timeout = parse_duration(str(s["timeout"])) if s.get("timeout") else None
-    checks = tuple(
-        ObjRef(str(c.get("apiVersion", "")), str(c["kind"]), str(c.get("namespace") or ""), str(c["name"]))
-        for c in s.get("healthChecks") or []
-    )
-    return KustomizationSpec(
-        namespace=key.namespace,
-        name=key.name,
-        path=str(s.get("path") or "./"),
-        prune=bool(s.get("prune")),
-        interval=every,
-        timeout=timeout,
-        target_namespace=s.get("targetNamespace"),
-        substitute=dict((s.get("postBuild") or {}).get("substitute") or {}),
-        wait=bool(s.get("wait")),
-        health_checks=checks,
-        force=bool(s.get("force")),
-        substitute_from=tuple(SubstituteFrom(kind, name, optional) for kind, name, optional in substitute_from(body)),
-        images=tuple(
-            Image(
-                str(i["name"]), i.get("newName"), None if i.get("newTag") is None else str(i["newTag"]), i.get("digest")
-            )
-            for i in s.get("images") or []
-        ),
-        patches=tuple(Patch(str(p["patch"]), dict(p.get("target") or {})) for p in s.get("patches") or []),
-        name_prefix=s.get("namePrefix"),
-        name_suffix=s.get("nameSuffix"),
-        common_labels=dict((s.get("commonMetadata") or {}).get("labels") or {}),
-        common_annotations=dict((s.get("commonMetadata") or {}).get("annotations") or {}),
-        depends_on=tuple((str(d.get("namespace") or key.namespace), str(d["name"])) for d in s.get("dependsOn") or []),
-    )
-
-
-def substitute_from(body: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
-    """``postBuild.substituteFrom`` as (kind, name, optional), in order: later entries override earlier ones."""
-    refs = (spec(body).get("postBuild") or {}).get("substituteFrom") or []
-    return [(str(r["kind"]), str(r["name"]), bool(r.get("optional"))) for r in refs]

@@ -17,7 +17,6 @@ from typing import Any
 from canaryflow.api.flux import common as flux
 from canaryflow.clock import Clock
 from canaryflow.gitops import conditions
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Change, ObjRef
 
 
@@ -35,9 +34,8 @@ class Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """Writes the Outcome of one reconcile of ``spec`` at ``revision``."""
+    """Writes the Outcome of one reconcile at ``revision``."""
 
-    spec: KustomizationSpec
     revision: str
     clock: Clock
 
