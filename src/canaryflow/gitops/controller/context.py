@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from canaryflow.api.flux.common import LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops import conditions
+from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.image.base import Registry
 from canaryflow.gitops.image.registry import OciRegistry
@@ -27,8 +29,14 @@ DEPENDENCY_RETRY = 30.0
 #: looked at again this rarely besides (what it refers to may have been fixed, e.g. an ImageRepository).
 STALLED_RECHECK = 3600.0
 
+T = TypeVar("T")
+
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
+
+
+#: Reconciles one stored object: (context, key, body, failures in a row so far) -> when to run again, what to wake.
+Reconciler = Callable[["Context", Key, dict[str, Any], int], Awaitable["Result"]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,13 +72,13 @@ class Context:
     def now(self) -> float:
         return self.clock.now()
 
-    async def secret(self, namespace: str, ref: Any) -> dict[str, str] | None:
-        """The data of a ``secretRef`` ({name}); raises LookupError when it is named but missing."""
-        if not isinstance(ref, dict) or not ref.get("name"):
+    async def secret(self, namespace: str, ref: LocalObjectReference | None) -> dict[str, str] | None:
+        """The data of a ``secretRef``; raises LookupError when it is named but missing."""
+        if ref is None:
             return None
-        data = await self.objects.data("Secret", namespace, str(ref["name"]))
+        data = await self.objects.data("Secret", namespace, ref.name)
         if data is None:
-            raise LookupError(f"secret '{namespace}/{ref['name']}' not found")
+            raise LookupError(f"secret '{namespace}/{ref.name}' not found")
         return data
 
     async def emit(self, key: Key, warning: bool, reason: str, message: str) -> None:
@@ -108,16 +116,31 @@ class Context:
             await self.emit(key, True, reason, message)
         return Result(STALLED_RECHECK)
 
-    async def dependents(self, kind: str, field: str, source: Key) -> list[Key]:
-        """Objects of ``kind`` whose ``spec.<field>`` refers to ``source``."""
+    async def dependents(self, kind: str, source: Key) -> list[Key]:
+        """Objects of ``kind`` that build on ``source`` (see :func:`parse.builds_on`); an object that does not
+        parse builds on nothing until fixed (its own reconcile says it is Stalled)."""
         found = []
         for body in await self.objects.list(kind):
-            key = Key.of(body)
-            target = (body.get("spec") or {}).get(field) or {}
-            if not isinstance(target, dict) or target.get("name") != source.name:
+            try:
+                resource = parse.parse(body)
+            except parse.InvalidObject:
                 continue
-            if (target.get("kind") or source.kind) != source.kind:
-                continue
-            if (target.get("namespace") or key.namespace) == source.namespace:
-                found.append(key)
+            if parse.builds_on(resource) == source:
+                found.append(Key.of(body))
         return found
+
+
+def typed(
+    read: Callable[[dict[str, Any]], T], reconcile: Callable[[Context, Key, T, int], Awaitable[Result]]
+) -> Reconciler:
+    """A reconciler of stored bodies from one of typed objects: ``read`` parses the body once (the model of its
+    apiVersion and kind); a body the models refuse is Stalled, with the path of what is wrong, until it changes."""
+
+    async def run(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+        try:
+            resource = read(body)
+        except parse.InvalidObject as exc:
+            return await ctx.stalled(key, parse.generation(body), exc.reason, str(exc))
+        return await reconcile(ctx, key, resource, failures)
+
+    return run

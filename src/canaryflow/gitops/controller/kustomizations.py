@@ -27,12 +27,8 @@ from canaryflow.gitops.kustomize.substitute import merge_variables
 from canaryflow.gitops.target.base import ObjRef
 
 
-async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    gen = parse.generation(body)
-    try:
-        kustomization = parse.kustomization(body)
-    except parse.InvalidObject as exc:
-        return await ctx.stalled(key, gen, exc.reason, str(exc))
+async def reconcile_kustomization(ctx: Context, key: Key, kustomization: KustomizationV1, failures: int) -> Result:
+    gen = kustomization.metadata.generation or 0
     spec = kustomization.spec
     previous = await ctx.objects.status(key)
     source = source_of(kustomization)
@@ -79,8 +75,9 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
 
 def source_of(kustomization: KustomizationV1) -> Key:
     """The key of the source a Kustomization builds from (in its own namespace unless it names one)."""
-    ref = kustomization.spec.source_ref
-    return Key(ref.kind, ref.namespace or kustomization.metadata.namespace, ref.name)
+    source = parse.builds_on(kustomization)
+    assert source is not None  # every Kustomization names its source
+    return source
 
 
 def _dependency_keys(kustomization: KustomizationV1) -> list[Key]:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from canaryflow.api import flux, loader, validate
 from canaryflow.api.flux import common, image, kustomize, notification, source
+from canaryflow.gitops.controller.objects import Key
 
 #: A stored object canaryflow's models refuse (Flux's admission would have refused it): Stalled until it changes.
 INVALID_SPEC: Final = "InvalidSpec"
@@ -92,6 +93,19 @@ def receiver(body: Mapping[str, Any]) -> notification.Receiver:
     if isinstance(resource, notification.ReceiverV1 | notification.ReceiverV1beta2):
         return resource
     raise _not_a("Receiver", resource)
+
+
+def builds_on(resource: flux.FluxResource) -> Key | None:
+    """What an object builds on, whose change wakes it: a Kustomization's or an ImageUpdateAutomation's
+    ``sourceRef``, an ImagePolicy's ``imageRepositoryRef`` (in the object's namespace unless it names one)."""
+    own = resource.metadata.namespace
+    if isinstance(resource, kustomize.KustomizationV1 | kustomize.KustomizationV1beta2 | image.ImageUpdateAutomation):
+        ref = resource.spec.source_ref
+        return Key(ref.kind, ref.namespace or own, ref.name)
+    if isinstance(resource, image.ImagePolicy):
+        repo = resource.spec.image_repository_ref
+        return Key("ImageRepository", repo.namespace or own, repo.name)
+    return None
 
 
 def _not_a(kind: str, resource: flux.FluxResource) -> InvalidObject:
