@@ -23,7 +23,7 @@ def two(repo: Repo) -> None:
 
 
 def conditions(outcome: object) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}  # type: ignore[attr-defined]
+    return {c.type: (c.status, c.reason) for c in outcome.conditions}
 
 
 async def test_a_failed_object_fails_the_health_check_at_once(repo: Repo, clock: InstantClock) -> None:

@@ -39,7 +39,7 @@ spec:
 
 
 def conditions(outcome: Any) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}
+    return {c.type: (c.status, c.reason) for c in outcome.conditions}
 
 
 async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: Repo, clock: InstantClock) -> None:

@@ -7,9 +7,8 @@ from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.image import ImageUpdateAutomation
 from canaryflow.api.flux.source import GitRepository
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import parse
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.image import AutomationSpec, SetterError, TemplateError, run_automation
 from canaryflow.gitops.source import Author, GitAuth, SourceError
@@ -40,15 +39,13 @@ async def reconcile_image_update_automation(
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, str(exc))
         return Result.retry(failures, every)
     now = rfc3339(ctx.now())
+    done = f"pushed commit '{sha}'" if sha else "no updates made"
     status = {
         "observedGeneration": gen,
         "lastAutomationRunTime": now,
         "lastPushCommit": sha or previous.get("lastPushCommit"),
         "lastPushTime": now if sha else previous.get("lastPushTime"),
-        "conditions": cond.merge(
-            previous.get("conditions") or [],
-            cond.ready(True, flux.SUCCEEDED, f"pushed commit '{sha}'" if sha else "no updates made", gen, ctx.now()),
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, done, gen)),
     }
     await ctx.objects.set_status(key, {k: v for k, v in status.items() if v is not None})
     if sha is None:

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from canaryflow.api.flux.common import LocalObjectReference
+from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.common import Condition, LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
-from canaryflow.gitops import conditions
 from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.image.base import Registry
@@ -72,6 +72,10 @@ class Context:
     def now(self) -> float:
         return self.clock.now()
 
+    def condition(self, type_: str, ok: bool, reason: str, message: str, generation: int) -> Condition:
+        """A condition of a reconcile of ``generation`` happening now."""
+        return flux.condition(type_, ok, reason, message, self.now(), generation)
+
     async def secret(self, namespace: str, ref: LocalObjectReference | None) -> dict[str, str] | None:
         """The data of a ``secretRef``; raises LookupError when it is named but missing."""
         if ref is None:
@@ -90,12 +94,8 @@ class Context:
         """Record a failed reconcile: ``Ready=False`` with the reason (the rest of the status is kept, so a
         Kustomization keeps its inventory); an event only when the status changed, not at every retry."""
         previous = await self.objects.status(key)
-        failed = conditions.ready(False, reason, message, generation, self.now())
-        status = {
-            **previous,
-            "observedGeneration": generation,
-            "conditions": conditions.merge(previous.get("conditions") or [], failed),
-        }
+        failed = self.condition(flux.READY, False, reason, message, generation)
+        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, failed)}
         if status != previous:
             await self.objects.set_status(key, status)
             await self.emit(key, True, reason, message)
@@ -104,13 +104,9 @@ class Context:
         """Record a spec that retrying cannot fix (``Stalled=True``, ``Ready=False``; the rest of the status is
         kept); one Warning event, when the status changed. The Result waits for a change rather than retrying."""
         previous = await self.objects.status(key)
-        status = {
-            **previous,
-            "observedGeneration": generation,
-            "conditions": conditions.merge(
-                previous.get("conditions") or [], conditions.stalled(reason, message, generation, self.now())
-            ),
-        }
+        ready = self.condition(flux.READY, False, reason, message, generation)
+        stalled = self.condition(flux.STALLED, True, reason, message, generation)
+        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, ready, stalled)}
         if status != previous:
             await self.objects.set_status(key, status)
             await self.emit(key, True, reason, message)
@@ -128,6 +124,12 @@ class Context:
             if parse.builds_on(resource) == source:
                 found.append(Key.of(body))
         return found
+
+
+def conditions(previous: dict[str, Any], *current: Condition) -> list[dict[str, Any]]:
+    """``status.conditions`` after a reconcile that found ``current`` (see :func:`flux.set_conditions`), as
+    stored: Flux's ``metav1.Condition`` shape."""
+    return [c.to_dict() for c in flux.set_conditions(flux.conditions_of(previous), current)]
 
 
 def typed(

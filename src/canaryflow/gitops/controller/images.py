@@ -8,9 +8,8 @@ from typing import Any
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.image import ImagePolicy, ImageRepository, ImageRepositorySpec
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import parse
-from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.image import policy as policies
 from canaryflow.gitops.image import registry
@@ -49,9 +48,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, repo: ImageReposito
     status = {
         "observedGeneration": gen,
         "canonicalImageName": image,
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
         "lastScanResult": {
             "tagCount": len(kept),
             "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
@@ -99,9 +96,7 @@ async def reconcile_image_policy(ctx: Context, key: Key, policy: ImagePolicy, fa
         "observedGeneration": gen,
         "latestImage": latest,
         "latestRef": {"name": image_name, "tag": tag},
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
     }
     old = previous.get("latestImage")
     if old and old != latest:

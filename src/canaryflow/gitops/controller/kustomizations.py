@@ -16,9 +16,8 @@ from typing import Any
 
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.kustomize import KustomizationV1
-from canaryflow.gitops import conditions as cond
 from canaryflow.gitops.controller import parse
-from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.dependencies import DependencyStatus, dependencies_ready
@@ -51,7 +50,7 @@ async def reconcile_kustomization(ctx: Context, key: Key, kustomization: Kustomi
     )
     status: dict[str, Any] = {
         "observedGeneration": gen,
-        "conditions": cond.merge(previous.get("conditions") or [], list(outcome.conditions)),
+        "conditions": conditions(previous, *outcome.conditions),
         "lastAttemptedRevision": artifact.revision,
         "lastAppliedRevision": artifact.revision if outcome.ready else previous.get("lastAppliedRevision"),
         "inventory": {"entries": [inventory.entry(ref) for ref in outcome.inventory]},
@@ -69,7 +68,7 @@ async def reconcile_kustomization(ctx: Context, key: Key, kustomization: Kustomi
         await ctx.emit(key, not outcome.ready, outcome.reason, summary or outcome.message)
     if not outcome.ready:
         return Result(spec.retry_interval_seconds)
-    newly = not cond.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
+    newly = not flux.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
     return Result(spec.interval_seconds, tuple(await _dependents(ctx, key)) if newly else ())
 
 
@@ -101,7 +100,7 @@ async def _unready_dependency(ctx: Context, kustomization: KustomizationV1, revi
         statuses[(dep_key.namespace, dep_key.name)] = DependencyStatus(
             generation=parse.generation(dep_body),
             observed_generation=int(status.get("observedGeneration") or -1),
-            ready=cond.is_ready(status),
+            ready=flux.is_ready(status),
             source=dep_source,
             last_applied_revision=status.get("lastAppliedRevision"),
         )

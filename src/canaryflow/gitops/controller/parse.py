@@ -9,8 +9,9 @@ or one model (the image kinds), or everything a reconciler reads (Receiver).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from canaryflow.api import flux, loader, validate
 from canaryflow.api.flux import common, image, kustomize, notification, source
@@ -54,45 +55,36 @@ def generation(body: Mapping[str, Any]) -> int:
 
 def kustomization(body: Mapping[str, Any]) -> kustomize.KustomizationV1:
     """A Kustomization of any accepted version, in the v1 shape."""
-    resource = parse(body)
-    if isinstance(resource, kustomize.KustomizationV1 | kustomize.KustomizationV1beta2):
-        return kustomize.as_v1(resource)
-    raise _not_a("Kustomization", resource)
+    return kustomize.as_v1(cast(kustomize.Kustomization, _of(body, *typing.get_args(kustomize.Kustomization))))
 
 
 def git_repository(body: Mapping[str, Any]) -> source.GitRepository:
-    resource = parse(body)
-    if isinstance(resource, source.GitRepositoryV1 | source.GitRepositoryV1beta2):
-        return resource
-    raise _not_a("GitRepository", resource)
+    return cast(source.GitRepository, _of(body, *typing.get_args(source.GitRepository)))
 
 
 def image_repository(body: Mapping[str, Any]) -> image.ImageRepository:
-    resource = parse(body)
-    if isinstance(resource, image.ImageRepository):
-        return resource
-    raise _not_a("ImageRepository", resource)
+    return cast(image.ImageRepository, _of(body, image.ImageRepository))
 
 
 def image_policy(body: Mapping[str, Any]) -> image.ImagePolicy:
-    resource = parse(body)
-    if isinstance(resource, image.ImagePolicy):
-        return resource
-    raise _not_a("ImagePolicy", resource)
+    return cast(image.ImagePolicy, _of(body, image.ImagePolicy))
 
 
 def image_update_automation(body: Mapping[str, Any]) -> image.ImageUpdateAutomation:
-    resource = parse(body)
-    if isinstance(resource, image.ImageUpdateAutomation):
-        return resource
-    raise _not_a("ImageUpdateAutomation", resource)
+    return cast(image.ImageUpdateAutomation, _of(body, image.ImageUpdateAutomation))
 
 
 def receiver(body: Mapping[str, Any]) -> notification.Receiver:
+    return cast(notification.Receiver, _of(body, *typing.get_args(notification.Receiver)))
+
+
+def _of(body: Mapping[str, Any], *models: type[flux.FluxResource]) -> flux.FluxResource:
+    """``body`` parsed, and an object of one of ``models`` (the versions of the kind asked for)."""
     resource = parse(body)
-    if isinstance(resource, notification.ReceiverV1 | notification.ReceiverV1beta2):
-        return resource
-    raise _not_a("Receiver", resource)
+    if not isinstance(resource, models):
+        wanted = " or ".join(model.__name__ for model in models)
+        raise InvalidObject(INVALID_SPEC, f"expected {wanted}, got {resource.api_version} {resource.kind}")
+    return resource
 
 
 def builds_on(resource: flux.FluxResource) -> Key | None:
@@ -106,7 +98,3 @@ def builds_on(resource: flux.FluxResource) -> Key | None:
         repo = resource.spec.image_repository_ref
         return Key("ImageRepository", repo.namespace or own, repo.name)
     return None
-
-
-def _not_a(kind: str, resource: flux.FluxResource) -> InvalidObject:
-    return InvalidObject(INVALID_SPEC, f"expected a {kind}, got {resource.api_version} {resource.kind}")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.notification import Receiver
-from canaryflow.gitops import conditions as cond
 from canaryflow.gitops import receiver
-from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 
 #: A Receiver has no interval; its token secret is re-read this often (and at every change of the Receiver).
@@ -28,9 +27,7 @@ async def reconcile_receiver(ctx: Context, key: Key, hook: Receiver, failures: i
     except LookupError as exc:
         status = {
             "observedGeneration": gen,
-            "conditions": cond.merge(
-                previous.get("conditions") or [], cond.ready(False, flux.TOKEN_NOT_FOUND, str(exc), gen, ctx.now())
-            ),
+            "conditions": conditions(previous, ctx.condition(flux.READY, False, flux.TOKEN_NOT_FOUND, str(exc), gen)),
         }
         if status != previous:
             await ctx.objects.set_status(key, status)
@@ -40,9 +37,7 @@ async def reconcile_receiver(ctx: Context, key: Key, hook: Receiver, failures: i
     status = {
         "observedGeneration": gen,
         "webhookPath": path,
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
     }
     if status != previous:
         await ctx.objects.set_status(key, status)

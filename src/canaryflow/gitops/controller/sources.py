@@ -7,8 +7,7 @@ from typing import Any
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.source import GitRepository
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.source.base import GitAuth, GitRef, GitSpec, SourceError
 
@@ -25,16 +24,14 @@ async def reconcile_git_repository(ctx: Context, key: Key, repo: GitRepository, 
         status = {
             **previous,
             "observedGeneration": gen,
-            "conditions": cond.merge(
-                previous.get("conditions") or [],
-                [
-                    cond.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
-                    cond.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
-                ],
+            "conditions": conditions(
+                previous,
+                ctx.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen),
+                ctx.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen),
             ),
         }
         await ctx.objects.set_status(key, _with_request(status, repo))
-        if not cond.find(previous, flux.FETCH_FAILED):
+        if not flux.find_condition(previous, flux.FETCH_FAILED):
             await ctx.emit(key, True, flux.GIT_OPERATION_FAILED, message)
         return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
@@ -42,10 +39,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, repo: GitRepository, 
     message = f"stored artifact for revision '{artifact.revision}'"
     status = {
         "observedGeneration": gen,
-        "conditions": cond.merge(
-            previous.get("conditions") or [],
-            [cond.condition(flux.READY, True, flux.SUCCEEDED, message, gen, ctx.now())],
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
         "artifact": {
             "revision": artifact.revision,
             "digest": artifact.digest,
