@@ -173,6 +173,42 @@ def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> Non
     assert [c.type for c in added] == [common.READY, common.HEALTHY]
 
 
+def test_a_reconcile_sets_exactly_its_conditions_keeping_transition_times() -> None:
+    """What the GitOps controller writes after each reconcile: ``Stalled`` leaves with a success, ``Ready`` keeps
+    its time while its status holds, and the stored shape is Flux's (observedGeneration when known)."""
+    stalled = [
+        common.condition(common.READY, False, common.INVALID_POLICY, "bad", 0.0, 1),
+        common.condition(common.STALLED, True, common.INVALID_POLICY, "bad", 0.0, 1),
+    ]
+    still = common.set_conditions(
+        stalled, [common.condition(common.READY, False, common.INVALID_POLICY, "bad", 60.0, 1)]
+    )
+    assert [c.to_dict() for c in still] == [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "InvalidPolicy",
+            "message": "bad",
+            "lastTransitionTime": "1970-01-01T00:00:00Z",
+            "observedGeneration": 1,
+        }
+    ]
+    fixed = common.set_conditions(
+        stalled,
+        [
+            common.condition(common.RECONCILING, True, "Progressing", "", 90.0),
+            common.condition(common.READY, True, common.SUCCEEDED, "ok", 120.0, 2),
+        ],
+    )
+    assert [(c.type, c.last_transition_time) for c in fixed] == [
+        (common.RECONCILING, "1970-01-01T00:01:30Z"),
+        (common.READY, "1970-01-01T00:02:00Z"),
+    ]
+    assert "observedGeneration" not in fixed[0].to_dict()
+    assert common.is_ready({"conditions": [c.to_dict() for c in fixed]})
+    assert common.find_condition({"conditions": [{"type": "Ready"}]}, common.READY) is None  # malformed: unread
+
+
 def test_conditions_are_written_as_kubernetes_does() -> None:
     at = rfc3339(datetime.datetime(2026, 11, 26, 14, 0, 5, 700000, tzinfo=datetime.UTC).timestamp())
     written = common.Condition(

@@ -253,8 +253,8 @@ def test_flux_kinds_canaryflow_does_not_model_are_skipped_in_any_version() -> No
         pytest.param(
             "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: backend}\nspec:\n"
             "  image: https://ghcr.io/stefanprodan/podinfo\n  interval: 1m\n",
-            "flux.yaml:4: ImageRepository/backend: spec: image is a repository name without a scheme, "
-            "e.g. ghcr.io/org/app (got 'https://ghcr.io/stefanprodan/podinfo')",
+            "flux.yaml:5: ImageRepository/backend: spec.image: invalid image 'https://ghcr.io/stefanprodan/podinfo': "
+            "a repository name has no scheme, e.g. ghcr.io/org/app",
             id="image-with-scheme",
         ),
         pytest.param(

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from canaryflow.gitops.kustomize.reconcile import reconcile
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import ApplyError, Health, ObjRef, Support
 from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, NAMESPACE, KubeApi
 from canaryflow.kube.gitops.target import KubeTarget
+from tests.gitops.kustomizations import kustomization
 from tests.kube.emulator import RunningEmulator
 from tests.kube.emulator.core import RecordedRequest
 from tests.kube.schemas import validate
@@ -235,7 +235,7 @@ def revision(root: Path, name: str, objects: list[Json]) -> Revision:
 async def test_prune_deletes_only_what_the_inventory_held(
     target: KubeTarget, kube_api: KubeApi, kube_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    spec = KustomizationSpec(namespace="flux-system", name="apps", prune=True)
+    spec = kustomization("apps", prune=True)
     first = await reconcile(spec, revision(tmp_path, "one", [configmap("a"), configmap("b")]), [], target)
     assert first.ready, first.message
     # an object nobody put in git, and one that looks like ours but was never in the inventory
@@ -265,7 +265,7 @@ async def test_prune_deletes_only_what_the_inventory_held(
 async def test_a_refused_revision_keeps_the_last_good_one_running(
     target: KubeTarget, kube_api: KubeApi, kube_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    spec = KustomizationSpec(namespace="flux-system", name="apps", prune=True)
+    spec = kustomization("apps", prune=True)
     good = await reconcile(spec, revision(tmp_path, "good", [configmap("a", "1"), configmap("b")]), [], target)
     bad = configmap("c")
     bad["metadata"]["name"] = "Not_A_Name"

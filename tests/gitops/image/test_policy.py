@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from canaryflow.api.flux.image import ImagePolicySpec
 from canaryflow.gitops.image.policy import PolicyError, PolicySpec, latest
 
 
@@ -73,13 +74,16 @@ def test_invalid_policies_are_reported_with_the_field(spec: PolicySpec, message:
         latest(["1"], spec)
 
 
-def test_from_policy_reads_the_resource_shape() -> None:
-    spec = PolicySpec.from_policy(
-        {"policy": {"numerical": {}}, "filterTags": {"pattern": r"^b-(\d+)$", "extract": "$1"}}
+def test_of_reads_the_typed_spec() -> None:
+    spec = ImagePolicySpec.model_validate(
+        {
+            "imageRepositoryRef": {"name": "app"},
+            "policy": {"numerical": {}},
+            "filterTags": {"pattern": r"^b-(\d+)$", "extract": "$1"},
+        },
+        by_alias=True,
     )
-    assert spec == PolicySpec(numerical="asc", pattern=r"^b-(\d+)$", extract="$1")
-    with pytest.raises(PolicyError, match="unknown policy 'calver'"):
-        PolicySpec.from_policy({"policy": {"calver": {}}})
+    assert PolicySpec.of(spec) == PolicySpec(numerical="asc", pattern=r"^b-(\d+)$", extract="$1")
 
 
 tags_st = st.lists(st.text(alphabet="abcXYZ019.-", min_size=1, max_size=6), max_size=15)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from canaryflow.gitops.kustomize.dependencies import DependencyStatus, dependencies_ready
 from canaryflow.gitops.kustomize.health import duration
 from canaryflow.gitops.kustomize.reconcile import reconcile
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Health, ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
 from tests.clocks import InstantClock
+from tests.gitops.kustomizations import kustomization
 from tests.gitops.kustomize.conftest import Repo, configmap
 
 BACKEND = ObjRef("v1", "ConfigMap", "prod", "backend")
 FRONTEND = ObjRef("v1", "ConfigMap", "prod", "frontend")
-WAIT = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", wait=True, timeout=120)
+WAIT = kustomization("apps", path="./deploy", wait=True, timeout="2m")
 
 
 def two(repo: Repo) -> None:
@@ -23,7 +23,7 @@ def two(repo: Repo) -> None:
 
 
 def conditions(outcome: object) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}  # type: ignore[attr-defined]
+    return {c.type: (c.status, c.reason) for c in outcome.conditions}
 
 
 async def test_a_failed_object_fails_the_health_check_at_once(repo: Repo, clock: InstantClock) -> None:
@@ -65,7 +65,11 @@ async def test_health_checks_pass_once_objects_become_current(repo: Repo, clock:
         return await original(ref)
 
     target.health = becoming_ready  # type: ignore[method-assign]
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", health_checks=(BACKEND,))
+    spec = kustomization(
+        "apps",
+        path="./deploy",
+        healthChecks=[{"apiVersion": "v1", "kind": "ConfigMap", "namespace": "prod", "name": "backend"}],
+    )
     outcome = await reconcile(spec, repo.artifact(), [], target, clock=clock)
     assert outcome.ready, outcome.message
     assert conditions(outcome) == {
@@ -79,7 +83,7 @@ async def test_without_wait_or_health_checks_health_is_not_consulted(repo: Repo,
     two(repo)
     target = MemoryTarget()
     target.set_health(BACKEND, Health("failed"))
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy")
+    spec = kustomization("apps", path="./deploy")
     outcome = await reconcile(spec, repo.artifact(), [], target, clock=clock)
     assert outcome.ready and target.health_calls == 0
 

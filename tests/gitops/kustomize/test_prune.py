@@ -11,23 +11,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from canaryflow.api.flux.kustomize import KustomizationV1
 from canaryflow.gitops.kustomize import prune
 from canaryflow.gitops.kustomize.inventory import from_entry, rank, stale
 from canaryflow.gitops.kustomize.reconcile import reconcile
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
 from tests.clocks import InstantClock
+from tests.gitops.kustomizations import kustomization
 from tests.gitops.kustomize.conftest import Repo, configmap
 
-SPEC = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=True)
+SPEC = kustomization("apps", path="./deploy", prune=True)
 
 
 def ref(name: str, namespace: str = "prod") -> ObjRef:
     return ObjRef("v1", "ConfigMap", namespace, name)
 
 
-async def two_revisions(repo: Repo, spec: KustomizationSpec, target: MemoryTarget, **notes: str) -> list[str]:
+async def two_revisions(repo: Repo, spec: KustomizationV1, target: MemoryTarget, **notes: str) -> list[str]:
     """Apply ``keep`` and ``drop``, then a revision without ``drop``; returns what the second one deleted."""
     repo.write("deploy/keep.yaml", configmap("keep"))
     repo.write("deploy/drop.yaml", configmap("drop", annotations=notes or None))
@@ -48,7 +49,7 @@ async def test_an_object_removed_from_git_is_deleted(repo: Repo) -> None:
 
 async def test_prune_false_keeps_it(repo: Repo) -> None:
     target = MemoryTarget()
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=False)
+    spec = kustomization("apps", path="./deploy", prune=False)
     assert await two_revisions(repo, spec, target) == []
     assert await target.get(ref("drop")) is not None
 

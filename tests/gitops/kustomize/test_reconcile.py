@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from canaryflow.gitops.kustomize.reconcile import reconcile
-from canaryflow.gitops.kustomize.spec import Image, KustomizationSpec
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
 from tests.clocks import InstantClock
+from tests.gitops.kustomizations import kustomization
 from tests.gitops.kustomize.conftest import Repo, configmap
 
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n"
-SPEC = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", prune=True)
+SPEC = kustomization("apps", path="./deploy", prune=True)
 
 
 def deployment(name: str = "backend", image: str = "ghcr.io/stefanprodan/podinfo:6.0.0") -> str:
@@ -39,12 +39,12 @@ spec:
 
 
 def conditions(outcome: Any) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in outcome.conditions}
+    return {c.type: (c.status, c.reason) for c in outcome.conditions}
 
 
 async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: Repo, clock: InstantClock) -> None:
     target = MemoryTarget()
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True)
+    spec = kustomization("apps", path="./apps", prune=True)
     first = await reconcile(spec, seed.artifact(), [], target, clock=clock)
     assert first.ready, first.message
     assert first.message == f"Applied revision: {first.revision}"
@@ -61,10 +61,10 @@ async def test_seed_apps_apply_then_an_unchanged_reconcile_writes_nothing(seed: 
 
 async def test_a_new_image_tag_in_git_configures_only_the_deployment(seed: Repo, clock: InstantClock) -> None:
     target = MemoryTarget()
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True)
+    spec = kustomization("apps", path="./apps", prune=True)
     first = await reconcile(spec, seed.artifact(), [], target, clock=clock)
-    kustomization = seed.root / "apps/backend/kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("newTag: 6.1.0", "newTag: 6.1.1"))
+    build_file = seed.root / "apps/backend/kustomization.yaml"
+    build_file.write_text(build_file.read_text().replace("newTag: 6.1.0", "newTag: 6.1.1"))
     writes = target.writes
     second = await reconcile(spec, seed.artifact(), first.inventory, target, clock=clock)
     changed = [c for c in second.changes if c.action != "unchanged"]
@@ -180,7 +180,7 @@ async def test_a_namespaced_object_without_a_namespace_is_refused(repo: Repo, cl
 async def test_target_namespace_moves_namespaced_objects_only(repo: Repo, clock: InstantClock) -> None:
     role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n"
     repo.write("deploy/all.yaml", role + "---\n" + configmap("settings", namespace="elsewhere"))
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", target_namespace="staging")
+    spec = kustomization("apps", path="./deploy", targetNamespace="staging")
     outcome = await reconcile(spec, repo.artifact(), [], MemoryTarget(), clock=clock)
     assert outcome.ready, outcome.message
     assert sorted(str(ref) for ref in outcome.inventory) == ["ClusterRole/reader", "ConfigMap/staging/settings"]
@@ -188,13 +188,12 @@ async def test_target_namespace_moves_namespaced_objects_only(repo: Repo, clock:
 
 async def test_spec_images_and_name_prefix_go_through_kustomize(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/app.yaml", deployment())
-    spec = KustomizationSpec(
-        namespace="flux-system",
-        name="apps",
+    spec = kustomization(
+        "apps",
         path="./deploy",
-        images=(Image("ghcr.io/stefanprodan/podinfo", new_tag="6.2.0"),),
-        name_prefix="blue-",
-        common_labels={"team": "checkout"},
+        images=[{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.2.0"}],
+        namePrefix="blue-",
+        commonMetadata={"labels": {"team": "checkout"}},
     )
     target = MemoryTarget()
     outcome = await reconcile(spec, repo.artifact(), [], target, clock=clock)
@@ -206,7 +205,7 @@ async def test_spec_images_and_name_prefix_go_through_kustomize(repo: Repo, cloc
 
 
 async def test_seed_istio_system_substitutes_the_version_from_substitute_from(seed: Repo, clock: InstantClock) -> None:
-    spec = KustomizationSpec(namespace="flux-system", name="istio-system", path="./istio/system", prune=True)
+    spec = kustomization("istio-system", path="./istio/system", prune=True)
     target = MemoryTarget()
     outcome = await reconcile(spec, seed.artifact(), [], target, clock=clock, variables={"version": "1.19.3"})
     assert outcome.ready, outcome.message
@@ -219,7 +218,7 @@ async def test_seed_istio_system_substitutes_the_version_from_substitute_from(se
 
 async def test_without_variables_nothing_is_substituted(seed: Repo, clock: InstantClock) -> None:
     """Flux substitutes only when a variable or a substituteFrom source is declared."""
-    spec = KustomizationSpec(namespace="flux-system", name="istio-system", path="./istio/system")
+    spec = kustomization("istio-system", path="./istio/system")
     target = MemoryTarget()
     outcome = await reconcile(spec, seed.artifact(), [], target, clock=clock)
     assert outcome.ready, outcome.message
@@ -228,9 +227,7 @@ async def test_without_variables_nothing_is_substituted(seed: Repo, clock: Insta
 
 
 async def test_a_missing_variable_fails_the_build_naming_the_object(seed: Repo, clock: InstantClock) -> None:
-    spec = KustomizationSpec(
-        namespace="flux-system", name="istio-system", path="./istio/system", substitute={"other": "x"}
-    )
+    spec = kustomization("istio-system", path="./istio/system", postBuild={"substitute": {"other": "x"}})
     outcome = await reconcile(spec, seed.artifact(), [], MemoryTarget(), clock=clock)
     assert outcome.reason == "BuildFailed"
     assert "post build failed for 'HelmRelease/istio-system/istio-base'" in outcome.message
@@ -239,7 +236,7 @@ async def test_a_missing_variable_fails_the_build_naming_the_object(seed: Repo, 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lenient"])
 async def test_strict_substitution_can_be_turned_off(repo: Repo, clock: InstantClock, strict: bool) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", data="'${missing}'"))
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", substitute={"x": "y"})
+    spec = kustomization("apps", path="./deploy", postBuild={"substitute": {"x": "y"}})
     outcome = await reconcile(spec, repo.artifact(), [], MemoryTarget(), clock=clock, strict_substitution=strict)
     assert outcome.ready is not strict
 
@@ -263,7 +260,7 @@ async def test_apply_policy_if_not_present_creates_once_then_leaves_it(repo: Rep
 async def test_apply_policy_ignore_never_applies(repo: Repo, clock: InstantClock) -> None:
     repo.write("deploy/settings.yaml", configmap("settings", annotations={SSA: "ignore"}))
     target = MemoryTarget()
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./deploy", wait=True)
+    spec = kustomization("apps", path="./deploy", wait=True)
     outcome = await reconcile(spec, repo.artifact(), [], target, clock=clock)
     assert outcome.ready, outcome.message
     assert [c.action for c in outcome.changes] == ["skipped"] and target.writes == 0

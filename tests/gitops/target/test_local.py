@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from canaryflow.gitops.kustomize.reconcile import reconcile
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import ApplyError, Health, ObjRef, Support
 from canaryflow.local import objects
 from canaryflow.local.gitops_target import LocalTarget
 from canaryflow.store import sqlite
 from tests.clocks import InstantClock
+from tests.gitops.kustomizations import kustomization
 from tests.gitops.kustomize.conftest import SEED, Repo
 
 
@@ -115,7 +115,7 @@ async def test_the_seed_apps_reconcile_into_the_local_store(
     tmp_path: Path, target: LocalTarget, store: objects.ObjectStore, runtime: Runtime
 ) -> None:
     repo = Repo(SEED)
-    spec = KustomizationSpec(namespace="flux-system", name="apps", path="./apps", prune=True, wait=True)
+    spec = kustomization("apps", path="./apps", prune=True, wait=True)
     first = await reconcile(spec, repo.artifact(), [], target, clock=InstantClock())
     assert first.ready, first.message
     backend = store.get("Deployment", "prod", "backend")
@@ -135,13 +135,13 @@ async def test_the_whole_seed_repository_applies_to_the_local_runtime(
     """clusters/my-cluster, then the three Kustomizations it declares, with istio-system's substituteFrom
     ConfigMap resolved as the controller would: Flux's kinds stored, the mesh's kinds provided, nothing refused."""
     repo, clock = Repo(SEED), InstantClock()
-    cluster = KustomizationSpec(namespace="flux-system", name="flux-system", path="./clusters/my-cluster", prune=True)
+    cluster = kustomization("flux-system", path="./clusters/my-cluster", prune=True)
     outcome = await reconcile(cluster, repo.artifact(), [], target, clock=clock)
     assert outcome.ready, outcome.message
     version = store.get("ConfigMap", "flux-system", "istio-version")
     assert version is not None and store.get("Kustomization", "flux-system", "apps") is not None
     for name, path in [("istio-system", "./istio/system"), ("istio-gateway", "./istio/gateway"), ("apps", "./apps")]:
-        spec = KustomizationSpec(namespace="flux-system", name=name, path=path, prune=True, wait=True)
+        spec = kustomization(name, path=path, prune=True, wait=True)
         outcome = await reconcile(spec, repo.artifact(), [], target, clock=clock, variables=version["data"])
         assert outcome.ready, f"{name}: {outcome.message}"
     istiod = store.get("HelmRelease", "istio-system", "istiod")

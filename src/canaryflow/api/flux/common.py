@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field
 
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.duration import Duration, parse_duration
+from canaryflow.api.timestamps import rfc3339
 
 SOURCE_GROUP: Final = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP: Final = "kustomize.toolkit.fluxcd.io"
@@ -143,6 +144,16 @@ class Condition(Model):
     observed_generation: int | None = None
 
 
+def condition(
+    type_: str, ok: bool | None, reason: str, message: str, now: float, generation: int | None = None
+) -> Condition:
+    """A condition that is True, False or (``ok`` None) Unknown since ``now``; ``generation`` None leaves
+    ``observedGeneration`` out (the writer does not know it)."""
+    status: ConditionStatus = "Unknown" if ok is None else ("True" if ok else "False")
+    return Condition(type=type_, status=status, reason=reason, message=message, last_transition_time=rfc3339(now),
+                     observed_generation=generation)  # fmt: skip
+
+
 def set_condition(conditions: Sequence[Condition], new: Condition) -> list[Condition]:
     """``conditions`` with ``new`` in place of the one of its type. As Kubernetes' SetStatusCondition does,
     ``lastTransitionTime`` only moves when the status changes: it says since when, not when last checked."""
@@ -157,6 +168,24 @@ def set_condition(conditions: Sequence[Condition], new: Condition) -> list[Condi
     if not any(c.type == new.type for c in conditions):
         out.append(new)
     return out
+
+
+def set_conditions(previous: Sequence[Condition], current: Sequence[Condition]) -> list[Condition]:
+    """The conditions of a finished reconcile: ``current``, in its order, each set over ``previous`` by
+    :func:`set_condition` (so keeping its transition time while its status holds). A type ``current`` lacks
+    goes: a success writes ``Ready`` alone, and ``Stalled`` or ``Reconciling`` leave with it, as in Flux."""
+    return [set_condition([old for old in previous if old.type == new.type], new)[0] for new in current]
+
+
+def find_condition(status: Mapping[str, Any] | None, type_: str) -> Condition | None:
+    """The well-formed condition of ``type_`` in a status read back from storage."""
+    return next((c for c in conditions_of(status) if c.type == type_), None)
+
+
+def is_ready(status: Mapping[str, Any] | None) -> bool:
+    """Whether a status read back says ``Ready=True`` (of whichever generation)."""
+    found = find_condition(status, READY)
+    return found is not None and found.status == "True"
 
 
 def conditions_of(status: Mapping[str, Any] | None) -> list[Condition]:
@@ -194,13 +223,12 @@ class FluxObject(Model):
         return conditions_of(self.status)
 
     def condition(self, type_: str) -> Condition | None:
-        return next((c for c in self.conditions if c.type == type_), None)
+        return find_condition(self.status, type_)
 
     @property
     def ready(self) -> bool:
         """Whether status says ``Ready=True`` for the current generation (what ``dependsOn`` waits for)."""
-        found = self.condition(READY)
-        if found is None or found.status != "True":
+        if not is_ready(self.status):
             return False
         observed = (self.status or {}).get("observedGeneration")
         return self.metadata.generation is None or observed == self.metadata.generation

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from canaryflow.api.base import Model
 from canaryflow.api.flux.common import (
@@ -46,11 +46,12 @@ class ImageRepositorySpec(Model):
     access_from: AccessFrom | None = None
     exclusion_list: list[str] | None = Field(None, max_length=MAX_EXCLUSIONS)
 
-    @model_validator(mode="after")
-    def _no_scheme(self) -> ImageRepositorySpec:
-        if "://" in self.image:
-            raise ValueError(f"image is a repository name without a scheme, e.g. ghcr.io/org/app (got {self.image!r})")
-        return self
+    @field_validator("image")
+    @classmethod
+    def _no_scheme(cls, image: str) -> str:
+        if "://" in image:
+            raise ValueError(f"invalid image {image!r}: a repository name has no scheme, e.g. ghcr.io/org/app")
+        return image
 
     @property
     def interval_seconds(self) -> float:

@@ -7,6 +7,7 @@ v1beta2's deprecated ``patchesStrategicMerge``, ``patchesJson6902`` and ``valida
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
@@ -194,6 +195,29 @@ class KustomizationSpecV1(KustomizationSpecBase):
     ignore: list[IgnoreRule] | None = None
     ignore_missing_components: bool = False
 
+    @property
+    def variables(self) -> dict[str, str]:
+        """The inline ``postBuild.substitute`` variables (``substituteFrom`` needs the cluster to resolve)."""
+        return dict(self.post_build.substitute or {}) if self.post_build else {}
+
+    @property
+    def substitute_from(self) -> list[SubstituteReference]:
+        """``postBuild.substituteFrom`` in order: later entries override earlier ones."""
+        return list(self.post_build.substitute_from or ()) if self.post_build else []
+
+    @property
+    def substitutes(self) -> bool:
+        """Flux substitutes only when at least one variable or one ``substituteFrom`` source is declared."""
+        return bool(self.variables or self.substitute_from)
+
+    @property
+    def common_labels(self) -> dict[str, str]:
+        return dict(self.common_metadata.labels or {}) if self.common_metadata else {}
+
+    @property
+    def common_annotations(self) -> dict[str, str]:
+        return dict(self.common_metadata.annotations or {}) if self.common_metadata else {}
+
 
 class KustomizationSpecV1beta2(KustomizationSpecBase):
     source_ref: SourceReferenceV1beta2
@@ -235,5 +259,24 @@ def dependency_keys(kustomization: Kustomization) -> list[str]:
 
 def substitutions(kustomization: Kustomization) -> dict[str, str]:
     """The inline ``postBuild.substitute`` variables (``substituteFrom`` needs the cluster to resolve)."""
-    post_build = kustomization.spec.post_build
-    return dict(post_build.substitute or {}) if post_build else {}
+    return as_v1(kustomization).spec.variables
+
+
+def as_v1(kustomization: Kustomization) -> KustomizationV1:
+    """A Kustomization in the v1 shape the controller reads. v1beta2's deprecated ``patchesStrategicMerge`` and
+    ``patchesJson6902`` become ``patches`` entries (as kustomize-controller v1beta2 applied them: JSON is YAML
+    text), its ``validation`` is dropped (v1 removed it: server-side apply validates); every other v1beta2 field
+    has the same meaning in v1."""
+    if isinstance(kustomization, KustomizationV1):
+        return kustomization
+    old = kustomization.spec
+    spec = old.model_dump(by_alias=True, exclude_none=True, exclude={"patches_strategic_merge", "patches_json6902",
+                                                                     "validation"})  # fmt: skip
+    patches = [*(old.patches or ()), *(Patch(patch=json.dumps(p)) for p in old.patches_strategic_merge or ())]
+    patches += [
+        Patch(patch=json.dumps([op.to_dict() for op in p.patch]), target=p.target) for p in old.patches_json6902 or ()
+    ]
+    if patches:
+        spec["patches"] = [p.to_dict() for p in patches]
+    body = {"metadata": kustomization.metadata, "spec": spec, "status": kustomization.status}
+    return KustomizationV1.model_validate(body, by_alias=True, by_name=False)

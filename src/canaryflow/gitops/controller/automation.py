@@ -3,52 +3,56 @@ GitRepository so the commit is applied at once rather than at the source's next 
 
 from __future__ import annotations
 
-from typing import Any
-
 from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.image import ImageUpdateAutomation
+from canaryflow.api.flux.source import GitRepository
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
-from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller import parse
+from canaryflow.gitops.controller.context import Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.image import AutomationSpec, SetterError, TemplateError, run_automation
 from canaryflow.gitops.source import Author, GitAuth, SourceError
 
+#: The commit author when ``spec.git`` is not given.
+DEFAULT_AUTHOR = Author("canaryflow", "canaryflow@localhost")
 
-async def reconcile_image_update_automation(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    s = specs.spec(body)
-    gen = specs.generation(body)
+
+async def reconcile_image_update_automation(
+    ctx: Context, key: Key, automation: ImageUpdateAutomation, failures: int
+) -> Result:
+    gen = automation.metadata.generation or 0
+    every = automation.spec.interval_seconds
     previous = await ctx.objects.status(key)
-    source = specs.ref(body, "sourceRef", "GitRepository", key)
+    source = parse.builds_on(automation)
+    assert source is not None  # every ImageUpdateAutomation names its GitRepository
     try:
-        repo = await ctx.objects.get(source)
-        if repo is None:
+        body = await ctx.objects.get(source)
+        if body is None:
             raise LookupError(f"GitRepository '{source.namespace}/{source.name}' not found")
-        secret = await ctx.secret(source.namespace, specs.spec(repo).get("secretRef"))
+        repo = parse.git_repository(body)
+        secret = await ctx.secret(source.namespace, repo.spec.secret_ref)
         auth = GitAuth.from_secret(secret) if secret else None
         images = await _latest_images(ctx, key.namespace)
-        sha = await run_automation(
-            _automation(key, s, repo), images, workdir=ctx.workdir / key.namespace / key.name, auth=auth
-        )
-    except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:
+        wanted = automation_spec(automation, repo)
+        sha = await run_automation(wanted, images, workdir=ctx.workdir / key.namespace / key.name, auth=auth)
+    except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:  # InvalidObject too
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, str(exc))
-        return Result.retry(failures, specs.interval(body))
+        return Result.retry(failures, every)
     now = rfc3339(ctx.now())
+    done = f"pushed commit '{sha}'" if sha else "no updates made"
     status = {
         "observedGeneration": gen,
         "lastAutomationRunTime": now,
         "lastPushCommit": sha or previous.get("lastPushCommit"),
         "lastPushTime": now if sha else previous.get("lastPushTime"),
-        "conditions": cond.merge(
-            previous.get("conditions") or [],
-            cond.ready(True, flux.SUCCEEDED, f"pushed commit '{sha}'" if sha else "no updates made", gen, ctx.now()),
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, done, gen)),
     }
     await ctx.objects.set_status(key, {k: v for k, v in status.items() if v is not None})
     if sha is None:
-        return Result(specs.interval(body))
-    await ctx.emit(key, False, flux.SUCCEEDED, f"pushed commit '{sha[:12]}' to branch '{_push_branch(s, repo)}'")
-    return Result(specs.interval(body), (source,))
+        return Result(every)
+    branch = wanted.push_branch or wanted.branch
+    await ctx.emit(key, False, flux.SUCCEEDED, f"pushed commit '{sha[:12]}' to branch '{branch}'")
+    return Result(every, (source,))
 
 
 async def _latest_images(ctx: Context, namespace: str) -> dict[str, str]:
@@ -64,28 +68,19 @@ async def _latest_images(ctx: Context, namespace: str) -> dict[str, str]:
     return images
 
 
-def _automation(key: Key, s: dict[str, Any], repo: dict[str, Any]) -> AutomationSpec:
-    git = s.get("git") or {}
-    commit = git.get("commit") or {}
-    author = commit.get("author") or {}
-    branch = (
-        ((git.get("checkout") or {}).get("ref") or {}).get("branch")
-        or (specs.spec(repo).get("ref") or {}).get("branch")
-        or "master"
-    )
+def automation_spec(automation: ImageUpdateAutomation, repo: GitRepository) -> AutomationSpec:
+    """One run of ``automation`` on ``repo``: the branch checked out is ``git.checkout.ref.branch``, else the
+    GitRepository's (``master`` when it names none)."""
+    commit = automation.spec.git.commit if automation.spec.git else None
+    repo_ref = repo.spec.ref
     return AutomationSpec(
-        namespace=key.namespace,
-        name=key.name,
-        url=str(specs.spec(repo)["url"]),
-        branch=str(branch),
-        author=Author(str(author.get("name") or "canaryflow"), str(author.get("email") or "canaryflow@localhost")),
-        path=str((s.get("update") or {}).get("path") or "./"),
-        push_branch=(git.get("push") or {}).get("branch"),
-        message_template=commit.get("messageTemplate"),
-        template_values=dict(commit.get("messageTemplateValues") or {}),
+        namespace=automation.metadata.namespace,
+        name=automation.metadata.name,
+        url=repo.spec.url,
+        branch=automation.checkout_branch or (repo_ref.branch if repo_ref else None) or "master",
+        author=Author(commit.author.name or DEFAULT_AUTHOR.name, commit.author.email) if commit else DEFAULT_AUTHOR,
+        path=automation.spec.update_path,
+        push_branch=automation.push_branch,
+        message_template=commit.message_template if commit else None,
+        template_values=dict(commit.message_template_values or {}) if commit else {},
     )
-
-
-def _push_branch(s: dict[str, Any], repo: dict[str, Any]) -> str:
-    git = s.get("git") or {}
-    return str((git.get("push") or {}).get("branch") or _automation(Key("", "", ""), s, repo).branch)

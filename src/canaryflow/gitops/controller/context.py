@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.common import Condition, LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
-from canaryflow.gitops import conditions
+from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 from canaryflow.gitops.image.base import Registry
 from canaryflow.gitops.image.registry import OciRegistry
@@ -20,12 +22,21 @@ from canaryflow.gitops.target.base import Target
 #: never later than the interval.
 RETRY = Backoff(first=5.0, cap=5.0 * 2**10)
 
+#: Flux re-checks unready dependencies (and a missing artifact) every 30 s.
+DEPENDENCY_RETRY = 30.0
+
 #: A stalled object is not retried (Flux returns a terminal error): a change of its spec wakes it, and it is
 #: looked at again this rarely besides (what it refers to may have been fixed, e.g. an ImageRepository).
 STALLED_RECHECK = 3600.0
 
+T = TypeVar("T")
+
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
+
+
+#: Reconciles one stored object: (context, key, body, failures in a row so far) -> when to run again, what to wake.
+Reconciler = Callable[["Context", Key, dict[str, Any], int], Awaitable["Result"]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,13 +72,17 @@ class Context:
     def now(self) -> float:
         return self.clock.now()
 
-    async def secret(self, namespace: str, ref: Any) -> dict[str, str] | None:
-        """The data of a ``secretRef`` ({name}); raises LookupError when it is named but missing."""
-        if not isinstance(ref, dict) or not ref.get("name"):
+    def condition(self, type_: str, ok: bool, reason: str, message: str, generation: int) -> Condition:
+        """A condition of a reconcile of ``generation`` happening now."""
+        return flux.condition(type_, ok, reason, message, self.now(), generation)
+
+    async def secret(self, namespace: str, ref: LocalObjectReference | None) -> dict[str, str] | None:
+        """The data of a ``secretRef``; raises LookupError when it is named but missing."""
+        if ref is None:
             return None
-        data = await self.objects.data("Secret", namespace, str(ref["name"]))
+        data = await self.objects.data("Secret", namespace, ref.name)
         if data is None:
-            raise LookupError(f"secret '{namespace}/{ref['name']}' not found")
+            raise LookupError(f"secret '{namespace}/{ref.name}' not found")
         return data
 
     async def emit(self, key: Key, warning: bool, reason: str, message: str) -> None:
@@ -79,12 +94,8 @@ class Context:
         """Record a failed reconcile: ``Ready=False`` with the reason (the rest of the status is kept, so a
         Kustomization keeps its inventory); an event only when the status changed, not at every retry."""
         previous = await self.objects.status(key)
-        failed = conditions.ready(False, reason, message, generation, self.now())
-        status = {
-            **previous,
-            "observedGeneration": generation,
-            "conditions": conditions.merge(previous.get("conditions") or [], failed),
-        }
+        failed = self.condition(flux.READY, False, reason, message, generation)
+        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, failed)}
         if status != previous:
             await self.objects.set_status(key, status)
             await self.emit(key, True, reason, message)
@@ -93,28 +104,45 @@ class Context:
         """Record a spec that retrying cannot fix (``Stalled=True``, ``Ready=False``; the rest of the status is
         kept); one Warning event, when the status changed. The Result waits for a change rather than retrying."""
         previous = await self.objects.status(key)
-        status = {
-            **previous,
-            "observedGeneration": generation,
-            "conditions": conditions.merge(
-                previous.get("conditions") or [], conditions.stalled(reason, message, generation, self.now())
-            ),
-        }
+        ready = self.condition(flux.READY, False, reason, message, generation)
+        stalled = self.condition(flux.STALLED, True, reason, message, generation)
+        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, ready, stalled)}
         if status != previous:
             await self.objects.set_status(key, status)
             await self.emit(key, True, reason, message)
         return Result(STALLED_RECHECK)
 
-    async def dependents(self, kind: str, field: str, source: Key) -> list[Key]:
-        """Objects of ``kind`` whose ``spec.<field>`` refers to ``source``."""
+    async def dependents(self, kind: str, source: Key) -> list[Key]:
+        """Objects of ``kind`` that build on ``source`` (see :func:`parse.builds_on`); an object that does not
+        parse builds on nothing until fixed (its own reconcile says it is Stalled)."""
         found = []
         for body in await self.objects.list(kind):
-            key = Key.of(body)
-            target = (body.get("spec") or {}).get(field) or {}
-            if not isinstance(target, dict) or target.get("name") != source.name:
+            try:
+                resource = parse.parse(body)
+            except parse.InvalidObject:
                 continue
-            if (target.get("kind") or source.kind) != source.kind:
-                continue
-            if (target.get("namespace") or key.namespace) == source.namespace:
-                found.append(key)
+            if parse.builds_on(resource) == source:
+                found.append(Key.of(body))
         return found
+
+
+def conditions(previous: dict[str, Any], *current: Condition) -> list[dict[str, Any]]:
+    """``status.conditions`` after a reconcile that found ``current`` (see :func:`flux.set_conditions`), as
+    stored: Flux's ``metav1.Condition`` shape."""
+    return [c.to_dict() for c in flux.set_conditions(flux.conditions_of(previous), current)]
+
+
+def typed(
+    read: Callable[[dict[str, Any]], T], reconcile: Callable[[Context, Key, T, int], Awaitable[Result]]
+) -> Reconciler:
+    """A reconciler of stored bodies from one of typed objects: ``read`` parses the body once (the model of its
+    apiVersion and kind); a body the models refuse is Stalled, with the path of what is wrong, until it changes."""
+
+    async def run(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
+        try:
+            resource = read(body)
+        except parse.InvalidObject as exc:
+            return await ctx.stalled(key, parse.generation(body), exc.reason, str(exc))
+        return await reconcile(ctx, key, resource, failures)
+
+    return run

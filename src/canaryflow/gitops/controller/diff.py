@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from canaryflow.gitops.controller import specs
+from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.context import Context
-from canaryflow.gitops.controller.kustomizations import inventory_of, variables
+from canaryflow.gitops.controller.kustomizations import inventory_of, source_of, variables
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.kustomize import inventory
 from canaryflow.gitops.kustomize import reconcile as kustomize
@@ -26,13 +26,16 @@ async def diff_kustomization(ctx: Context, key: Key) -> list[dict[str, Any]]:
     body = await ctx.objects.get(key)
     if body is None:
         raise LookupError(f"{key} not found")
-    source = specs.ref(body, "sourceRef", "GitRepository", key)
+    try:
+        kustomization = parse.kustomization(body)
+    except parse.InvalidObject as exc:
+        raise LookupError(f"{key}: {exc}") from None
+    source = source_of(kustomization)
     artifact = ctx.artifacts.get(source)
     if artifact is None:
         raise LookupError(f"the source {source} has no artifact yet")
-    spec = specs.kustomization_spec(key, body)
     try:
-        objects = kustomize.desired(spec, artifact, await variables(ctx, key, body), True)
+        objects = kustomize.desired(kustomization, artifact, await variables(ctx, kustomization), True)
     except kustomize.Failed as failed:
         raise LookupError(f"{key}: {failed.message}") from None
     found: list[dict[str, Any]] = []
@@ -45,7 +48,7 @@ async def diff_kustomization(ctx: Context, key: Key) -> list[dict[str, Any]]:
         lines = list(_differences(desired_state(obj), live, ""))
         if lines:
             found.append({"object": str(ref), "action": "configured", "lines": lines})
-    if spec.prune:
+    if kustomization.spec.prune:
         current = [ObjRef.of(obj) for obj in objects]
         for ref in inventory.stale(inventory_of(await ctx.objects.status(key)), current):
             if await ctx.target.get(ref) is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.image import ImagePolicy, ImageRepository, ImageRepositorySpec
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
-from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller import parse
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.image import policy as policies
 from canaryflow.gitops.image import registry
@@ -21,29 +21,26 @@ POLICY_RECHECK = 600.0
 LATEST_TAGS = 10
 
 
-async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    s = specs.spec(body)
-    gen = specs.generation(body)
+async def reconcile_image_repository(ctx: Context, key: Key, repo: ImageRepository, failures: int) -> Result:
+    spec = repo.spec
+    gen = repo.metadata.generation or 0
     previous = await ctx.objects.status(key)
-    image = str(s["image"])
+    image = spec.image
     try:
-        registry.parse_image(image)
+        host = registry.parse_image(image).api_host
     except registry.RegistryError as exc:  # no scan can succeed: Flux stalls until the spec changes
         return await ctx.stalled(key, gen, flux.IMAGE_URL_INVALID, str(exc))
     try:
-        secret = await ctx.secret(key.namespace, s.get("secretRef"))
+        secret = await ctx.secret(key.namespace, spec.secret_ref)
         auth = None
         if secret is not None:
             if ".dockerconfigjson" not in secret:
-                raise LookupError(f"secret '{key.namespace}/{s['secretRef']['name']}' has no .dockerconfigjson")
-            auth = RegistryAuth.from_docker_config(secret[".dockerconfigjson"], registry.parse_image(image).api_host)
-        tags = registry.exclude(
-            await ctx.registry.list_tags(image, auth=auth, insecure=bool(s.get("insecure"))),
-            s.get("exclusionList") or registry.DEFAULT_EXCLUSIONS,
-        )
+                raise LookupError(f"secret '{key.namespace}/{secret_name(spec)}' has no .dockerconfigjson")
+            auth = RegistryAuth.from_docker_config(secret[".dockerconfigjson"], host)
+        tags = registry.exclude(await ctx.registry.list_tags(image, auth=auth, insecure=spec.insecure), spec.exclusions)
     except (registry.RegistryError, LookupError, ValueError) as exc:
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, str(exc))
-        return Result.retry(failures, specs.interval(body))
+        return Result.retry(failures, spec.interval_seconds)
     kept = sorted(tags)
     changed = ctx.tags.get(key) != kept
     ctx.tags[key] = kept
@@ -51,9 +48,7 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
     status = {
         "observedGeneration": gen,
         "canonicalImageName": image,
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
         "lastScanResult": {
             "tagCount": len(kept),
             "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
@@ -64,38 +59,44 @@ async def reconcile_image_repository(ctx: Context, key: Key, body: dict[str, Any
     }
     if status != previous:
         await ctx.objects.set_status(key, status)
-    wake = tuple(await ctx.dependents("ImagePolicy", "imageRepositoryRef", key)) if changed else ()
-    return Result(specs.interval(body), wake)
+    wake = tuple(await ctx.dependents("ImagePolicy", key)) if changed else ()
+    return Result(spec.interval_seconds, wake)
 
 
-async def reconcile_image_policy(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    gen = specs.generation(body)
+def secret_name(spec: ImageRepositorySpec) -> str | None:
+    return spec.secret_ref.name if spec.secret_ref else None
+
+
+async def reconcile_image_policy(ctx: Context, key: Key, policy: ImagePolicy, failures: int) -> Result:
+    gen = policy.metadata.generation or 0
     previous = await ctx.objects.status(key)
-    repo = specs.ref(body, "imageRepositoryRef", "ImageRepository", key)
+    repo = parse.builds_on(policy)
+    assert repo is not None  # every ImagePolicy names its ImageRepository
     tags = ctx.tags.get(repo)
     repo_body = await ctx.objects.get(repo)
-    if tags is None or repo_body is None:
+    try:
+        image_name = parse.image_repository(repo_body).spec.image if repo_body is not None else None
+    except parse.InvalidObject:  # changed since its last scan, and Stalled: its tags are not to be used
+        image_name = None
+    if tags is None or image_name is None:
         message = f"ImageRepository '{repo.namespace}/{repo.name}' has not been scanned yet"
         await ctx.not_ready(key, gen, flux.DEPENDENCY_NOT_READY, message)
-        return Result(specs.DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
+        return Result(DEPENDENCY_RETRY, (repo,) if repo_body is not None else ())
     try:
-        tag = policies.latest(tags, policies.PolicySpec.from_policy(specs.spec(body)))
+        tag = policies.latest(tags, policies.PolicySpec.of(policy.spec))
     except policies.PolicyError as exc:  # an invalid range or pattern: stalled until the spec changes, as in Flux
         return await ctx.stalled(key, gen, flux.INVALID_POLICY, str(exc))
     if tag is None:
-        message = f"no tag of '{specs.spec(repo_body)['image']}' matches the policy"
+        message = f"no tag of '{image_name}' matches the policy"
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, message)
-        return Result(specs.DEPENDENCY_RETRY)
-    image_name = str(specs.spec(repo_body)["image"])
+        return Result(DEPENDENCY_RETRY)
     latest = f"{image_name}:{tag}"
     message = f"Latest image tag for '{image_name}' resolved to {tag}"
     status: dict[str, Any] = {
         "observedGeneration": gen,
         "latestImage": latest,
         "latestRef": {"name": image_name, "tag": tag},
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
     }
     old = previous.get("latestImage")
     if old and old != latest:

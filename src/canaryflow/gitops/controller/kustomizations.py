@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from canaryflow.api.flux import common as flux
-from canaryflow.gitops import conditions as cond
-from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.api.flux.kustomize import KustomizationV1
+from canaryflow.gitops.controller import parse
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.dependencies import DependencyStatus, dependencies_ready
@@ -26,42 +26,37 @@ from canaryflow.gitops.kustomize.substitute import merge_variables
 from canaryflow.gitops.target.base import ObjRef
 
 
-async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    gen = specs.generation(body)
+async def reconcile_kustomization(ctx: Context, key: Key, kustomization: KustomizationV1, failures: int) -> Result:
+    gen = kustomization.metadata.generation or 0
+    spec = kustomization.spec
     previous = await ctx.objects.status(key)
-    source = specs.ref(body, "sourceRef", "GitRepository", key)
+    source = source_of(kustomization)
     artifact = ctx.artifacts.get(source)
     if artifact is None:
         message = f"Source artifact not found: {source.kind} '{source.namespace}/{source.name}' is not ready"
         await ctx.not_ready(key, gen, flux.ARTIFACT_FAILED, message)
-        return Result(specs.DEPENDENCY_RETRY, (source,))
-    waiting = await _unready_dependency(ctx, key, body, artifact.revision)
+        return Result(DEPENDENCY_RETRY, (source,))
+    waiting = await _unready_dependency(ctx, kustomization, artifact.revision)
     if waiting is not None:
         await ctx.not_ready(key, gen, flux.DEPENDENCY_NOT_READY, waiting)
-        return Result(specs.DEPENDENCY_RETRY)
+        return Result(DEPENDENCY_RETRY)
     try:
-        values = await variables(ctx, key, body)
+        values = await variables(ctx, kustomization)
     except LookupError as exc:
         await ctx.not_ready(key, gen, flux.BUILD_FAILED, str(exc))
-        return Result(specs.retry_interval(body))
+        return Result(spec.retry_interval_seconds)
     outcome = await reconcile(
-        specs.kustomization_spec(key, body),
-        artifact,
-        inventory_of(previous),
-        ctx.target,
-        variables=values,
-        clock=ctx.clock,
+        kustomization, artifact, inventory_of(previous), ctx.target, variables=values, clock=ctx.clock
     )
     status: dict[str, Any] = {
         "observedGeneration": gen,
-        "conditions": cond.merge(previous.get("conditions") or [], list(outcome.conditions)),
+        "conditions": conditions(previous, *outcome.conditions),
         "lastAttemptedRevision": artifact.revision,
         "lastAppliedRevision": artifact.revision if outcome.ready else previous.get("lastAppliedRevision"),
         "inventory": {"entries": [inventory.entry(ref) for ref in outcome.inventory]},
     }
-    requested = ((body.get("metadata") or {}).get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
-    if requested:
-        status["lastHandledReconcileAt"] = requested
+    if kustomization.requested_at:
+        status["lastHandledReconcileAt"] = kustomization.requested_at
     if not outcome.ready and not outcome.inventory:
         status["inventory"] = previous.get("inventory") or {"entries": []}  # nothing applied: keep what was
     if status != previous:
@@ -72,58 +67,72 @@ async def reconcile_kustomization(ctx: Context, key: Key, body: dict[str, Any], 
                             for c in written)  # fmt: skip
         await ctx.emit(key, not outcome.ready, outcome.reason, summary or outcome.message)
     if not outcome.ready:
-        return Result(specs.retry_interval(body))
-    newly = not cond.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
-    return Result(specs.interval(body), tuple(await _dependents(ctx, key)) if newly else ())
+        return Result(spec.retry_interval_seconds)
+    newly = not flux.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
+    return Result(spec.interval_seconds, tuple(await _dependents(ctx, key)) if newly else ())
 
 
-async def _unready_dependency(ctx: Context, key: Key, body: dict[str, Any], revision: str) -> str | None:
+def source_of(kustomization: KustomizationV1) -> Key:
+    """The key of the source a Kustomization builds from (in its own namespace unless it names one)."""
+    source = parse.builds_on(kustomization)
+    assert source is not None  # every Kustomization names its source
+    return source
+
+
+def _dependency_keys(kustomization: KustomizationV1) -> list[Key]:
+    own = kustomization.metadata.namespace
+    return [Key("Kustomization", d.namespace or own, d.name) for d in kustomization.spec.depends_on or ()]
+
+
+async def _unready_dependency(ctx: Context, kustomization: KustomizationV1, revision: str) -> str | None:
     """The first dependency that is not ready by Flux's rule (see dependencies_ready), or None."""
-    source = specs.ref(body, "sourceRef", "GitRepository", key)
-    depends_on = [
-        (str(d.get("namespace") or key.namespace), str(d["name"])) for d in specs.spec(body).get("dependsOn") or []
-    ]
+    depends_on = [(dep.namespace, dep.name) for dep in _dependency_keys(kustomization)]
     statuses = {}
-    for namespace, name in depends_on:
-        dep_key = Key("Kustomization", namespace, name)
+    for dep_key in _dependency_keys(kustomization):
         dep_body = await ctx.objects.get(dep_key)
         if dep_body is None:
             continue
         status = await ctx.objects.status(dep_key)
-        statuses[(namespace, name)] = DependencyStatus(
-            generation=specs.generation(dep_body),
+        try:
+            dep_source = str(source_of(parse.kustomization(dep_body)))
+        except parse.InvalidObject as exc:  # its own reconcile says so (Stalled); here it is not ready
+            dep_source = f"invalid: {exc}"
+        statuses[(dep_key.namespace, dep_key.name)] = DependencyStatus(
+            generation=parse.generation(dep_body),
             observed_generation=int(status.get("observedGeneration") or -1),
-            ready=cond.is_ready(status),
-            source=str(specs.ref(dep_body, "sourceRef", "GitRepository", dep_key)),
+            ready=flux.is_ready(status),
+            source=dep_source,
             last_applied_revision=status.get("lastAppliedRevision"),
         )
-    ready, message = dependencies_ready(depends_on, statuses, source=str(source), revision=revision)
+    ready, message = dependencies_ready(depends_on, statuses, source=str(source_of(kustomization)), revision=revision)
     return None if ready else message
 
 
 async def _dependents(ctx: Context, key: Key) -> list[Key]:
     found = []
     for body in await ctx.objects.list("Kustomization"):
-        other = Key.of(body)
-        for dep in specs.spec(body).get("dependsOn") or []:
-            if dep.get("name") == key.name and (dep.get("namespace") or other.namespace) == key.namespace:
-                found.append(other)
+        try:
+            other = parse.kustomization(body)
+        except parse.InvalidObject:  # its own reconcile reports it; it depends on nothing until fixed
+            continue
+        if key in _dependency_keys(other):
+            found.append(Key.of(body))
     return found
 
 
-async def variables(ctx: Context, key: Key, body: dict[str, Any]) -> dict[str, str]:
+async def variables(ctx: Context, kustomization: KustomizationV1) -> dict[str, str]:
     """The variables of ``postBuild``: ``substituteFrom`` in order (later wins), the inline map over all. A
     missing source is an error unless marked ``optional``."""
+    namespace = kustomization.metadata.namespace
     sources = []
-    for kind, name, optional in specs.substitute_from(body):
-        data = await ctx.objects.data(kind, key.namespace, name)
+    for ref in kustomization.spec.substitute_from:
+        data = await ctx.objects.data(ref.kind, namespace, ref.name)
         if data is None:
-            if optional:
+            if ref.optional:
                 continue
-            raise LookupError(f"substituteFrom: {kind} '{key.namespace}/{name}' not found")
+            raise LookupError(f"substituteFrom: {ref.kind} '{namespace}/{ref.name}' not found")
         sources.append(data)
-    inline = (specs.spec(body).get("postBuild") or {}).get("substitute") or {}
-    return merge_variables({str(k): str(v) for k, v in inline.items()}, sources)
+    return merge_variables(kustomization.spec.variables, sources)
 
 
 def inventory_of(status: dict[str, Any]) -> list[ObjRef]:
@@ -141,8 +150,12 @@ async def finalize_kustomization(ctx: Context, key: Key, body: dict[str, Any], s
     order and what is never touched is :func:`canaryflow.gitops.kustomize.prune.delete`'s rule, the same as a
     prune during a reconcile. Returns False when a delete failed (an event says which): the caller retries, and
     may, until it is True, keep the object (Kubernetes: its finalizer)."""
-    spec = specs.spec(body)
-    if spec.get("prune") is not True or spec.get("suspend") is True:
+    try:
+        spec = parse.kustomization(body).spec
+    except parse.InvalidObject as exc:  # what it asks for is unknown: deleting by a guess would be worse
+        await ctx.emit(key, True, PRUNE_FAILED, f"spec unreadable, nothing was deleted: {exc}")
+        return True
+    if not spec.prune or spec.suspend:
         return True
     try:
         refs = prune.finalizer_order(inventory_of(status))

@@ -11,20 +11,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from canaryflow.api.flux import common as flux
 from canaryflow.clock.backoff import Backoff
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import Context, Reconciler, Result
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
 
 log = logging.getLogger(__name__)
 
 #: After a reconciler raised (a bug, an unexpected error), and between a finalizer's failed attempts.
 UNEXPECTED_FAILURE = Backoff(first=2.0, cap=60.0)
-
-Reconciler = Callable[[Context, Key, dict[str, Any], int], Awaitable[Result]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -2,49 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from canaryflow.api.flux import common as flux
-from canaryflow.gitops import conditions as cond
+from canaryflow.api.flux.notification import Receiver
 from canaryflow.gitops import receiver
-from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
 
 #: A Receiver has no interval; its token secret is re-read this often (and at every change of the Receiver).
 RECHECK = 600.0
 
 
-async def reconcile_receiver(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    gen = specs.generation(body)
+async def reconcile_receiver(ctx: Context, key: Key, hook: Receiver, failures: int) -> Result:
+    gen = hook.metadata.generation or 0
     previous = await ctx.objects.status(key)
-    kind = specs.spec(body).get("type")
+    ref = hook.spec.secret_ref
     try:
-        secret = await ctx.secret(key.namespace, specs.spec(body).get("secretRef")) or {}
+        secret = await ctx.secret(key.namespace, ref) or {}
         if "token" not in secret:
+            raise LookupError(f"secret '{key.namespace}/{ref.name if ref else None}' has no 'token' key")
+        if hook.spec.type not in receiver.TYPES:
             raise LookupError(
-                f"secret '{key.namespace}/{(specs.spec(body).get('secretRef') or {}).get('name')}' has no 'token' key"
+                f"receiver type {hook.spec.type!r} is not supported (supported: {', '.join(receiver.TYPES)})"
             )
-        if kind not in receiver.TYPES:
-            raise LookupError(f"receiver type {kind!r} is not supported (supported: {', '.join(receiver.TYPES)})")
     except LookupError as exc:
         status = {
             "observedGeneration": gen,
-            "conditions": cond.merge(
-                previous.get("conditions") or [], cond.ready(False, flux.TOKEN_NOT_FOUND, str(exc), gen, ctx.now())
-            ),
+            "conditions": conditions(previous, ctx.condition(flux.READY, False, flux.TOKEN_NOT_FOUND, str(exc), gen)),
         }
         if status != previous:
             await ctx.objects.set_status(key, status)
-        return Result(specs.DEPENDENCY_RETRY, failed=True)
+        return Result(DEPENDENCY_RETRY, failed=True)
     path = receiver.webhook_path(secret["token"], key.name, key.namespace)
     message = f"Receiver initialized for path: {path}"
     status = {
         "observedGeneration": gen,
         "webhookPath": path,
-        "conditions": cond.merge(
-            previous.get("conditions") or [], cond.ready(True, flux.SUCCEEDED, message, gen, ctx.now())
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
     }
     if status != previous:
         await ctx.objects.set_status(key, status)

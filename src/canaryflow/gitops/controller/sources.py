@@ -5,36 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.source import GitRepository
 from canaryflow.api.timestamps import rfc3339
-from canaryflow.gitops import conditions as cond
-from canaryflow.gitops.controller import specs
-from canaryflow.gitops.controller.context import Context, Result
+from canaryflow.gitops.controller.context import Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
-from canaryflow.gitops.source.base import SourceError
+from canaryflow.gitops.source.base import GitAuth, GitRef, GitSpec, SourceError
 
 
-async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any], failures: int) -> Result:
-    every = specs.interval(body)
-    gen = specs.generation(body)
+async def reconcile_git_repository(ctx: Context, key: Key, repo: GitRepository, failures: int) -> Result:
+    every = repo.spec.interval_seconds
+    gen = repo.metadata.generation or 0
     previous = await ctx.objects.status(key)
     try:
-        secret = await ctx.secret(key.namespace, specs.spec(body).get("secretRef"))
-        artifact = await ctx.source.fetch(f"{key.namespace}/{key.name}", specs.git_spec(body, secret))
+        secret = await ctx.secret(key.namespace, repo.spec.secret_ref)
+        artifact = await ctx.source.fetch(f"{key.namespace}/{key.name}", git_spec(repo, secret))
     except (SourceError, LookupError) as exc:
         message = str(exc)
         status = {
             **previous,
             "observedGeneration": gen,
-            "conditions": cond.merge(
-                previous.get("conditions") or [],
-                [
-                    cond.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
-                    cond.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen, ctx.now()),
-                ],
+            "conditions": conditions(
+                previous,
+                ctx.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen),
+                ctx.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen),
             ),
         }
-        await ctx.objects.set_status(key, _with_request(status, body))
-        if not cond.find(previous, flux.FETCH_FAILED):
+        await ctx.objects.set_status(key, _with_request(status, repo))
+        if not flux.find_condition(previous, flux.FETCH_FAILED):
             await ctx.emit(key, True, flux.GIT_OPERATION_FAILED, message)
         return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
@@ -42,10 +39,7 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
     message = f"stored artifact for revision '{artifact.revision}'"
     status = {
         "observedGeneration": gen,
-        "conditions": cond.merge(
-            previous.get("conditions") or [],
-            [cond.condition(flux.READY, True, flux.SUCCEEDED, message, gen, ctx.now())],
-        ),
+        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
         "artifact": {
             "revision": artifact.revision,
             "digest": artifact.digest,
@@ -56,20 +50,31 @@ async def reconcile_git_repository(ctx: Context, key: Key, body: dict[str, Any],
             else rfc3339(ctx.now()),
         },
     }
-    status = _with_request(status, body)
+    status = _with_request(status, repo)
     if status != previous:
         await ctx.objects.set_status(key, status)
     if (previous.get("artifact") or {}).get("revision") != artifact.revision:
         await ctx.emit(key, False, "NewArtifact", message)
     wake: tuple[Key, ...] = ()
     if known is None or known.revision != artifact.revision:
-        wake = tuple(await ctx.dependents("Kustomization", "sourceRef", key)) + tuple(
-            await ctx.dependents("ImageUpdateAutomation", "sourceRef", key)
+        wake = tuple(await ctx.dependents("Kustomization", key)) + tuple(
+            await ctx.dependents("ImageUpdateAutomation", key)
         )
     return Result(every, wake)
 
 
-def _with_request(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def git_spec(repo: GitRepository, secret: dict[str, str] | None) -> GitSpec:
+    """What the Source fetches for ``repo`` (its own plain spec: the git seam knows no Flux shapes)."""
+    ref = repo.spec.reference
+    return GitSpec(
+        url=repo.spec.url,
+        ref=GitRef(branch=ref.branch, tag=ref.tag, semver=ref.semver, name=ref.name, commit=ref.commit),
+        ignore=repo.spec.ignore,
+        timeout=repo.spec.timeout_seconds,
+        auth=GitAuth.from_secret(secret) if secret else None,
+    )
+
+
+def _with_request(status: dict[str, Any], repo: GitRepository) -> dict[str, Any]:
     """Echo ``reconcile.fluxcd.io/requestedAt`` as Flux does, so ``flux reconcile`` knows it was handled."""
-    requested = ((body.get("metadata") or {}).get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
-    return {**status, "lastHandledReconcileAt": requested} if requested else status
+    return {**status, "lastHandledReconcileAt": repo.requested_at} if repo.requested_at else status

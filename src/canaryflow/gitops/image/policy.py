@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Iterable
 
+from canaryflow.api.flux.image import ImagePolicySpec
 from canaryflow.gitops.semver import SemverError, highest, parse_range
 
 __all__ = ["PolicyError", "PolicySpec", "expand", "latest"]
@@ -42,35 +43,14 @@ class PolicySpec:
     extract: str | None = None
 
     @classmethod
-    def from_policy(cls, spec: dict[str, object]) -> PolicySpec:
-        """From an ImagePolicy's ``spec`` (``policy`` and ``filterTags``), the shape users write."""
-        policy = spec.get("policy")
-        if not isinstance(policy, dict):
-            raise PolicyError("spec.policy: required")
-        filter_tags = spec.get("filterTags") or {}
-        if not isinstance(filter_tags, dict):
-            raise PolicyError("spec.filterTags: must be a mapping")
-
-        def field(section: str, key: str) -> str | None:
-            body = policy.get(section)
-            if body is None:
-                return None
-            if not isinstance(body, dict):
-                raise PolicyError(f"spec.policy.{section}: must be a mapping")
-            value = body.get(key, "asc" if key == "order" else None)
-            if not isinstance(value, str):
-                raise PolicyError(f"spec.policy.{section}.{key}: must be a string")
-            return value
-
-        unknown = set(policy) - {"semver", "alphabetical", "numerical"}
-        if unknown:
-            raise PolicyError(f"spec.policy: unknown policy {sorted(unknown)[0]!r}")
+    def of(cls, spec: ImagePolicySpec) -> PolicySpec:
+        """From an ImagePolicy's typed ``spec`` (``policy`` and ``filterTags``)."""
+        kind, argument = spec.policy.chosen
+        tags = spec.filter_tags
         return cls(
-            semver=field("semver", "range"),
-            alphabetical=field("alphabetical", "order"),
-            numerical=field("numerical", "order"),
-            pattern=_opt_str(filter_tags, "pattern"),
-            extract=_opt_str(filter_tags, "extract"),
+            **{kind: argument},
+            pattern=tags.pattern or None if tags else None,
+            extract=tags.extract or None if tags else None,
         )
 
     def validate(self) -> None:
@@ -103,13 +83,6 @@ class PolicySpec:
             return re.compile(source)
         except re.error as e:
             raise PolicyError(f"spec.filterTags.pattern: invalid regular expression {self.pattern!r}: {e}") from None
-
-
-def _opt_str(body: dict[str, object], key: str) -> str | None:
-    value = body.get(key)
-    if value is None or isinstance(value, str):
-        return value or None
-    raise PolicyError(f"spec.filterTags.{key}: must be a string")
 
 
 _TEMPLATE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")

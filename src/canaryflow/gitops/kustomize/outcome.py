@@ -5,19 +5,17 @@ On success: ``Ready=True`` (``ReconciliationSucceeded``, "Applied revision: main
 checked, ``Healthy=True``. On failure: ``Ready=False`` with the reason (``ArtifactFailed``, ``BuildFailed``,
 ``ReconciliationFailed``, ``PruneFailed``, ``HealthCheckFailed``) and ``Reconciling=True``
 (``ProgressingWithRetry``): Flux retries a failed revision, so ``Stalled`` stays off. The caller keeps
-``lastTransitionTime`` when a condition's status did not change (canaryflow.gitops.conditions.merge).
+``lastTransitionTime`` when a condition's status did not change (canaryflow.api.flux.common.set_conditions).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.common import Condition
 from canaryflow.clock import Clock
-from canaryflow.gitops import conditions
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.target.base import Change, ObjRef
 
 
@@ -29,15 +27,14 @@ class Outcome:
     revision: str
     changes: tuple[Change, ...]
     inventory: tuple[ObjRef, ...]  # what is applied now: the new inventory, or the previous one if nothing was
-    conditions: tuple[dict[str, Any], ...]
+    conditions: tuple[Condition, ...]
     applied: bool = False  # the revision's objects were written (lastAppliedRevision moves even if unhealthy)
 
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """Writes the Outcome of one reconcile of ``spec`` at ``revision``."""
+    """Writes the Outcome of one reconcile at ``revision``."""
 
-    spec: KustomizationSpec
     revision: str
     clock: Clock
 
@@ -67,5 +64,5 @@ class Report:
         return Outcome(False, reason, message, self.revision, tuple(changes), tuple(inventory), tuple(conditions),
                        applied=applied)  # fmt: skip
 
-    def _condition(self, kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
-        return conditions.condition(kind, status, reason, message, None, self.clock.now())
+    def _condition(self, kind: str, status: bool, reason: str, message: str) -> Condition:
+        return flux.condition(kind, status, reason, message, self.clock.now())

@@ -18,19 +18,19 @@ from typing import Any
 
 import yaml
 
+from canaryflow.api.flux.kustomize import KustomizationSpecV1
 from canaryflow.gitops.kustomize.build import BuildError, kustomize
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 
 
-def transform(objects: list[dict[str, Any]], spec: KustomizationSpec) -> list[dict[str, Any]]:
+def transform(objects: list[dict[str, Any]], spec: KustomizationSpecV1) -> list[dict[str, Any]]:
     """``objects`` as the Kustomization's spec changes them (new dicts)."""
-    out = _overlay(objects, spec) if spec.transforms and objects else copy.deepcopy(objects)
+    out = _overlay(objects, spec) if _transforms(spec) and objects else copy.deepcopy(objects)
     if spec.common_labels or spec.common_annotations:
         out = [_with_metadata(obj, spec.common_labels, spec.common_annotations) for obj in out]
     return out
 
 
-def kustomization(spec: KustomizationSpec) -> dict[str, Any]:
+def kustomization(spec: KustomizationSpecV1) -> dict[str, Any]:
     """The overlay's kustomization.yaml over one file of resources."""
     doc: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -44,23 +44,18 @@ def kustomization(spec: KustomizationSpec) -> dict[str, Any]:
     if spec.name_suffix:
         doc["nameSuffix"] = spec.name_suffix
     if spec.images:
-        doc["images"] = [
-            {
-                "name": image.name,
-                **({"newName": image.new_name} if image.new_name else {}),
-                **({"newTag": image.new_tag} if image.new_tag else {}),
-                **({"digest": image.digest} if image.digest else {}),
-            }
-            for image in spec.images
-        ]
+        doc["images"] = [{key: value for key, value in image.to_dict().items() if value} for image in spec.images]
     if spec.patches:
-        doc["patches"] = [
-            {"patch": patch.patch, **({"target": dict(patch.target)} if patch.target else {})} for patch in spec.patches
-        ]
+        doc["patches"] = [patch.to_dict() for patch in spec.patches]
     return doc
 
 
-def _overlay(objects: list[dict[str, Any]], spec: KustomizationSpec) -> list[dict[str, Any]]:
+def _transforms(spec: KustomizationSpecV1) -> bool:
+    """Whether the build output goes through a kustomize overlay (namespace, images, patches, names)."""
+    return bool(spec.target_namespace or spec.images or spec.patches or spec.name_prefix or spec.name_suffix)
+
+
+def _overlay(objects: list[dict[str, Any]], spec: KustomizationSpecV1) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="canaryflow-overlay-") as tmp:
         directory = Path(tmp)
         (directory / "resources.yaml").write_text(

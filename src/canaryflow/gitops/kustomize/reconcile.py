@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.kustomize import KustomizationV1
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.gitops.kustomize import inventory, prune
 from canaryflow.gitops.kustomize.build import ArtifactError, BuildError, build
@@ -23,7 +24,6 @@ from canaryflow.gitops.kustomize.health import wait_healthy
 from canaryflow.gitops.kustomize.outcome import Outcome, Report
 from canaryflow.gitops.kustomize.overlay import transform
 from canaryflow.gitops.kustomize.prune import NAME_LABEL, NAMESPACE_LABEL
-from canaryflow.gitops.kustomize.spec import KustomizationSpec
 from canaryflow.gitops.kustomize.substitute import substitute
 from canaryflow.gitops.target.base import (
     ApplyError,
@@ -58,7 +58,7 @@ class Failed(Exception):
 
 
 async def reconcile(
-    spec: KustomizationSpec,
+    kustomization: KustomizationV1,
     artifact: ArtifactLike,
     previous: Sequence[ObjRef],
     target: Target,
@@ -69,11 +69,12 @@ async def reconcile(
 ) -> Outcome:
     """``variables`` are those from ``substituteFrom`` (resolved by the caller, later sources winning); the
     spec's inline ``substitute`` wins over them."""
-    report = Report(spec, artifact.revision, clock or SystemClock())
+    spec = kustomization.spec
+    report = Report(artifact.revision, clock or SystemClock())
     try:
         # kustomize and YAML parsing take up to seconds on a large tree: not on the event loop, which also
         # serves the runtime's data plane and canaries
-        objects = await asyncio.to_thread(desired, spec, artifact, variables, strict_substitution)
+        objects = await asyncio.to_thread(desired, kustomization, artifact, variables, strict_substitution)
         _check_support(objects, target)
     except Failed as failed:
         return report.failed(failed.reason, failed.message, previous)
@@ -87,27 +88,34 @@ async def reconcile(
     current = tuple(ObjRef.of(obj) for obj in ordered)
     by_id = {change.ref.id: change for change in applied}
     changes = [by_id.get(ref.id) or Change(ref, "skipped") for ref in current]
-    pruned, kept, prune_error = await _prune(spec, previous, current, target)
+    pruned, kept, prune_error = await _prune(kustomization, previous, current, target)
     changes += pruned
     if prune_error:
         return report.failed(flux.PRUNE_FAILED, prune_error, current + kept, changes, applied=True)
-    checks = tuple(ref for ref in current if ref.id not in skipped) if spec.wait else spec.health_checks
+    checks = tuple(ref for ref in current if ref.id not in skipped) if spec.wait else health_checks(kustomization)
     if not checks:
         return report.succeeded(changes, current, None)
-    result = await wait_healthy(target, checks, spec.effective_timeout, report.clock)
+    result = await wait_healthy(target, checks, spec.timeout_seconds, report.clock)
     if not result.ok:
         return report.failed(flux.HEALTH_CHECK_FAILED, result.message, current, changes, applied=True)
     return report.succeeded(changes, current, result.message)
 
 
+def health_checks(kustomization: KustomizationV1) -> tuple[ObjRef, ...]:
+    """``healthChecks`` as references (an entry without a namespace names a cluster-scoped object)."""
+    return tuple(ObjRef(c.api_version or "", c.kind, c.namespace or "", c.name)
+                 for c in kustomization.spec.health_checks or ())  # fmt: skip
+
+
 def desired(
-    spec: KustomizationSpec, artifact: ArtifactLike, variables: Mapping[str, str], strict: bool
+    kustomization: KustomizationV1, artifact: ArtifactLike, variables: Mapping[str, str], strict: bool
 ) -> list[dict[str, Any]]:
     """The revision's objects as they are to be applied; every problem is a Failed."""
+    spec, meta = kustomization.spec, kustomization.metadata
     try:
-        objects = transform(build(artifact.path, spec.path), spec)
+        objects = transform(build(artifact.path, spec.build_path), spec)
         if spec.substitutes or variables:
-            objects = substitute(objects, {**variables, **spec.substitute}, strict=strict)
+            objects = substitute(objects, {**variables, **spec.variables}, strict=strict)
     except ArtifactError as exc:
         raise Failed(flux.ARTIFACT_FAILED, str(exc)) from None
     except BuildError as exc:
@@ -124,7 +132,7 @@ def desired(
             problems.append(f"{kind}/{metadata.get('name')}: namespace not specified (set metadata.namespace, "
                             "or spec.targetNamespace on the Kustomization)")  # fmt: skip
             continue
-        labels = {**(metadata.get("labels") or {}), NAME_LABEL: spec.name, NAMESPACE_LABEL: spec.namespace}
+        labels = {**(metadata.get("labels") or {}), NAME_LABEL: meta.name, NAMESPACE_LABEL: meta.namespace}
         out.append({**obj, "metadata": {**metadata, "labels": labels}})
     if problems:
         raise Failed(flux.RECONCILIATION_FAILED, "\n".join(problems))
@@ -164,12 +172,13 @@ def _check_support(objects: Sequence[Mapping[str, Any]], target: Target) -> None
 
 
 async def _prune(
-    spec: KustomizationSpec, previous: Sequence[ObjRef], current: Sequence[ObjRef], target: Target
+    kustomization: KustomizationV1, previous: Sequence[ObjRef], current: Sequence[ObjRef], target: Target
 ) -> tuple[list[Change], tuple[ObjRef, ...], str | None]:
     """Delete what ``previous`` had and ``current`` lacks (never anything else; the rules are
     :func:`canaryflow.gitops.kustomize.prune.delete`'s). Returns the deletions, the stale objects still there
     (kept in the inventory so the next reconcile retries them) and an error."""
-    if not spec.prune:
+    if not kustomization.spec.prune:
         return [], (), None
-    pruned = await prune.delete(inventory.stale(previous, current), spec.name, spec.namespace, target)
+    meta = kustomization.metadata
+    pruned = await prune.delete(inventory.stale(previous, current), meta.name, meta.namespace, target)
     return list(pruned.deleted), pruned.remaining, pruned.error
