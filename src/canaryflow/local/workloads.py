@@ -7,6 +7,10 @@ replicas the engine asked for. Each replica is a process on its own loopback por
 become host commands through the image catalog (``images``). The primary's copy and the canary's scale are kept
 in ``workloads/<namespace>/<target>.json`` under the state directory, so a restarted runtime brings back the
 same primary: in Kubernetes they would be objects in the cluster.
+
+A Deployment no Canary targets runs as itself (``run_deployment``, driven by ``local/deployments.py``): the same
+replica set a Canary later takes over as its target, so a Deployment that gains a Canary keeps its processes
+(the canary's initialization adds the primary, and the engine scales the target to zero) and nothing runs twice.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class ProcessWorkloads:
         self._client = httpx.AsyncClient(trust_env=False)
         self._context = Context(config.state_dir / "logs", self._client, config.on_endpoints)
         self._targets: dict[str, _Target] = {}
+        self._sets: dict[str, ReplicaSet] = {}  # every workload by namespace/name, a target's or a plain one's
 
     # -- the Workload Protocol ----------------------------------------------------------------------------------
     async def initialize(self, canary: Canary) -> None:
@@ -143,14 +148,47 @@ class ProcessWorkloads:
         target.primary.apply(Desired("", 0, _nothing))
         await target.primary.converged()
 
+    def run_deployment(self, namespace: str, name: str) -> None:
+        """Run a Deployment no Canary targets as itself, as a Deployment controller would: at ``spec.replicas``
+        (or the scale a Canary left it at: Flagger scales its target, and a deleted Canary does not undo that
+        without ``revertOnDeletion``), rolling to a changed template or tracked config without a gap, stopping
+        its processes when it is deleted. ``WorkloadError`` when its template cannot run here."""
+        workload = self._set(namespace, name)
+        deployment = self.config.lookup("Deployment", namespace, name)
+        if deployment is None:
+            self._forget_scale(namespace, name)
+            workload.apply(Desired("", 0, _nothing))
+            return
+        scale = self._targets[f"{namespace}/{name}"].state if f"{namespace}/{name}" in self._targets else None
+        path = self._state_path(namespace, name)
+        if scale is None and path.exists():
+            scale = json.loads(path.read_text())
+        replicas = (scale or {}).get("canaryReplicas")
+        if replicas is None:
+            replicas = podspec.replicas(deployment)
+        live = self._live(namespace)
+        try:
+            template, configs = podspec.template_of(deployment), podspec.tracked(deployment, live)
+            desired = self._desired(namespace, name, template, configs, 1 if replicas is None else replicas, live)
+        except (images.ImageError, podspec.PodError, ValueError) as exc:
+            raise WorkloadError(f"deployment {namespace}/{name}: {exc}") from exc
+        workload.apply(desired)
+
+    def _forget_scale(self, namespace: str, name: str) -> None:
+        """A deleted Deployment: what a Canary left of it goes too (unless a Canary still has its primary)."""
+        target = self._targets.get(f"{namespace}/{name}")
+        if target is not None and target.state["primary"] is not None:
+            return
+        self._targets.pop(f"{namespace}/{name}", None)
+        self._state_path(namespace, name).unlink(missing_ok=True)
+
     def processes(self) -> list[dict[str, Any]]:
         """Every replica process, for ``canaryflow status``."""
         out = []
-        for target in self._targets.values():
-            for workload in (target.primary, target.canary):
-                for r in sorted(workload.replicas, key=lambda r: r.index):
-                    out.append({
-                        "name": r.name, "namespace": target.namespace, "workload": workload.name,
+        for workload in self._sets.values():
+            for r in sorted(workload.replicas, key=lambda r: r.index):
+                out.append({
+                        "name": r.name, "namespace": workload.namespace, "workload": workload.name,
                         "replica": r.index, "pid": r.process.pid, "port": r.port, "ready": r.ready,
                         "restarts": r.process.restarts, "version": r.spec.version, "revision": r.revision,
                     })  # fmt: skip
@@ -169,9 +207,8 @@ class ProcessWorkloads:
 
     async def close(self) -> None:
         """Stop every process (by PID, through its supervisor) and the probes' client."""
-        for target in self._targets.values():
-            await target.canary.close()
-            await target.primary.close()
+        for workload in self._sets.values():
+            await workload.close()
         await self._client.aclose()
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -186,11 +223,16 @@ class ProcessWorkloads:
             path = self._state_path(namespace, name)
             if path.exists():
                 state |= json.loads(path.read_text())
-            primary = ReplicaSet(namespace, f"{name}-primary", self._context)
             target = self._targets[key] = _Target(
-                namespace, name, primary, ReplicaSet(namespace, name, self._context), state
+                namespace, name, self._set(namespace, f"{name}-primary"), self._set(namespace, name), state
             )
         return target
+
+    def _set(self, namespace: str, name: str) -> ReplicaSet:
+        key = f"{namespace}/{name}"
+        if key not in self._sets:
+            self._sets[key] = ReplicaSet(namespace, name, self._context)
+        return self._sets[key]
 
     def _deployment(self, canary: Canary) -> Mapping[str, Any]:
         namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
@@ -218,7 +260,9 @@ class ProcessWorkloads:
             return copies[key] if key in copies else live(kind, name)  # untracked configs are shared, as in Flagger
 
         try:
-            target.primary.apply(self._desired(target, copy["template"], copies, copy["replicas"], source))
+            target.primary.apply(
+                self._desired(target.namespace, target.primary.name, copy["template"], copies, copy["replicas"], source)
+            )
         except (images.ImageError, podspec.PodError, ValueError) as exc:
             raise WorkloadError(f"{target.primary.name}: {exc}") from exc
 
@@ -231,7 +275,7 @@ class ProcessWorkloads:
         template = podspec.template_of(deployment)
         try:
             configs = podspec.tracked(deployment, live)
-            desired = self._desired(target, template, configs, replicas, live)
+            desired = self._desired(target.namespace, target.name, template, configs, replicas, live)
         except (images.ImageError, ValueError) as exc:
             target.canary_problem = (str(exc), False)  # the same template will never run: no use waiting
             return
@@ -242,16 +286,16 @@ class ProcessWorkloads:
         target.canary.apply(desired)
 
     def _desired(
-        self, target: _Target, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
+        self, namespace: str, name: str, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
         source: podspec.ConfigSource,
     ) -> Desired:  # fmt: skip
         sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
         rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
         make = pod.builder(
-            pod.Blueprint(target.namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
+            pod.Blueprint(namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
         )
         if replicas > 0:
-            make(f"{target.name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
+            make(f"{name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
         return Desired(rollout, replicas, make)
 
     def _replicas(self, canary: Canary, deployment: Mapping[str, Any]) -> int:
