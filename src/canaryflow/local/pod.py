@@ -1,5 +1,6 @@
 """One replica of a workload: what its process runs (built from the pod template through the image catalog),
-and the supervised process with its readiness prober.
+and the supervised process with its readiness prober (and its liveness prober, ``liveness``, when the container
+has a livenessProbe).
 
 The prober runs for as long as the replica does, so readiness is known without waiting when the engine asks and
 the mesh hears at once when a replica stops serving (a crash takes it out of the endpoints within ``_POLL``).
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 
 from canaryflow.local import images, podspec, probes, procs
+from canaryflow.local.liveness import Liveness
 from canaryflow.local.probes import STARTUP_PERIOD, Probe
 
 _POLL = 0.05
@@ -27,13 +29,14 @@ MAX_BACKOFF = 5.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProcessSpec:
-    """What one replica runs: its command, full environment, readiness probe and reported version."""
+    """What one replica runs: its command, full environment, probes and reported version."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str]
     probe: Probe
     probe_env: Mapping[str, str]
     version: str
+    liveness: Probe | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,7 +75,8 @@ def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
         # The demo app serves everything on one port, so each declared container port maps to it.
         ports = {host.container_port: port} | {int(p["containerPort"]): port for p in container.get("ports") or ()}
         probe = Probe.from_container(container, ports, b.time_scale)
-        return ProcessSpec(host.argv, full, probe, probes.probe_env(full, str(b.bin_dir)), host.version)
+        liveness = Probe.liveness(container, ports, b.time_scale)
+        return ProcessSpec(host.argv, full, probe, probes.probe_env(full, str(b.bin_dir)), host.version, liveness)
 
     return make
 
@@ -87,7 +91,13 @@ class Replica:
         self.ready = False
         self.problem = "starting"
         self.exit_code: int | None = None
-        self._prober: asyncio.Task[None] | None = None
+        self._probers: list[asyncio.Task[None]] = []
+        self._ready_after = -1  # the process.restarts count when this replica was last ready
+        self.liveness = (
+            None
+            if spec.liveness is None
+            else Liveness(name, self.process, spec.liveness, spec.probe_env, self._started)
+        )
 
     @property
     def exits(self) -> int:
@@ -101,17 +111,20 @@ class Replica:
         with log_path.open("a") as out:
             out.write(f"--- {self.name} (revision {self.revision}, version {self.spec.version}) on port {self.port}\n")
         await self.process.start()
-        self._prober = asyncio.create_task(self._probe_loop(client, changed), name=f"probe {self.name}")
+        self._probers.append(asyncio.create_task(self._probe_loop(client, changed), name=f"probe {self.name}"))
+        if self.liveness is not None:
+            self._probers.append(asyncio.create_task(self.liveness.run(client), name=f"liveness {self.name}"))
 
     async def stop(self) -> None:
-        if self._prober is not None:
+        for prober in self._probers:
             # Cancel until the prober is really done: a cancellation delivered as an awaited call completes can
             # be lost, and waiting on the prober forever would freeze the replica set and its canary's ticks.
-            while not self._prober.done():
-                self._prober.cancel()
-                await asyncio.wait({self._prober}, timeout=1.0)
+            while not prober.done():
+                prober.cancel()
+                await asyncio.wait({prober}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                self._prober.result()
+                prober.result()
+        self._probers.clear()
         self.ready = False
         await self.process.stop()
 
@@ -174,7 +187,12 @@ class Replica:
             await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
         return self.process.running
 
+    def _started(self) -> bool:
+        return self._ready_after == self.process.restarts
+
     def _set(self, ready: bool, problem: str, changed: Callable[[], None]) -> None:
+        if ready:
+            self._ready_after = self.process.restarts
         self.problem = "" if ready else (problem or self.problem)
         if ready != self.ready:
             self.ready = ready

@@ -332,7 +332,9 @@ class LocalRuntime:
     def deployment_status(self, namespace: str, name: str) -> dict[str, Any]:
         mine = [p for p in self.workloads.processes() if (p["namespace"], p["workload"]) == (namespace, name)]
         ready = sum(1 for p in mine if p.get("ready"))
-        return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine), "availableReplicas": ready}
+        restarts = sum(int(p.get("restarts") or 0) for p in mine)  # not Kubernetes': its pods' RESTARTS, summed
+        return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine),
+                "availableReplicas": ready, "restarts": restarts}  # fmt: skip
 
     def deployments(self, namespace: str | None) -> list[dict[str, Any]]:
         return snapshot.deployments(self.objects, namespace, self.deployment_status)
