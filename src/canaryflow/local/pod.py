@@ -93,6 +93,7 @@ class Replica:
         self.exit_code: int | None = None
         self._probers: list[asyncio.Task[None]] = []
         self._ready_after = -1  # the process.restarts count when this replica was last ready
+        self.ready_at: float | None = None  # the event loop's time when it last became ready
         self.liveness = (
             None
             if spec.liveness is None
@@ -187,6 +188,11 @@ class Replica:
             await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
         return self.process.running
 
+    def available(self, min_ready: float, now: float) -> bool:
+        """Ready for at least ``min_ready`` seconds (a Deployment's ``minReadySeconds``), as Kubernetes counts
+        ``availableReplicas``."""
+        return self.ready and self.ready_at is not None and now - self.ready_at >= min_ready
+
     def _started(self) -> bool:
         return self._ready_after == self.process.restarts
 
@@ -196,6 +202,7 @@ class Replica:
         self.problem = "" if ready else (problem or self.problem)
         if ready != self.ready:
             self.ready = ready
+            self.ready_at = asyncio.get_running_loop().time() if ready else None
             changed()
 
 

@@ -333,8 +333,9 @@ class LocalRuntime:
         mine = [p for p in self.workloads.processes() if (p["namespace"], p["workload"]) == (namespace, name)]
         ready = sum(1 for p in mine if p.get("ready"))
         restarts = sum(int(p.get("restarts") or 0) for p in mine)  # not Kubernetes': its pods' RESTARTS, summed
+        available = sum(1 for p in mine if p.get("available"))
         return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine),
-                "availableReplicas": ready, "restarts": restarts}  # fmt: skip
+                "availableReplicas": available, "restarts": restarts}  # fmt: skip
 
     def deployments(self, namespace: str | None) -> list[dict[str, Any]]:
         return snapshot.deployments(self.objects, namespace, self.deployment_status)

@@ -5,8 +5,8 @@ runs a copy of the target's pod template taken at initialization and at each pro
 tracked ConfigMaps and Secrets), and ``backend`` (the canary) runs the target's current template at the
 replicas the engine asked for. Each replica is a process on its own loopback port (``replicas``); containers
 become host commands through the image catalog (``images``). The primary's copy and the canary's scale are kept
-in ``workloads/<namespace>/<target>.json`` under the state directory, so a restarted runtime brings back the
-same primary: in Kubernetes they would be objects in the cluster.
+in ``workloads/<namespace>/<target>.json`` under the state directory (``targetstate``), so a restarted runtime
+brings back the same primary: in Kubernetes they would be objects in the cluster.
 
 A Deployment no Canary targets runs as itself (``run_deployment``, driven by ``local/deployments.py``): the same
 replica set a Canary later takes over as its target, so a Deployment that gains a Canary keeps its processes
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import httpx
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
-from canaryflow.local import images, pod, podspec
+from canaryflow.local import images, pod, podspec, targetstate
 from canaryflow.local.pod import ProcessSpec
 from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
 from canaryflow.workloads import revision
@@ -37,7 +35,7 @@ __all__ = ["Lookup", "ProcessWorkloads", "WorkloadsConfig"]
 
 #: ``(kind, namespace, name)`` → the stored object (``Deployment``, ``ConfigMap``, ``Secret``,
 #: ``HorizontalPodAutoscaler``), or None.
-Lookup = Callable[[str, str, str], Mapping[str, Any] | None]
+Lookup = targetstate.Lookup
 _KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
 _COPIED_FIELDS = ("data", "binaryData", "stringData", "type")
 
@@ -77,7 +75,9 @@ class ProcessWorkloads:
     async def initialize(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
         if target.state["primary"] is None:
-            target.state["primary"] = self._copy(canary, deployment, self._replicas(canary, deployment))
+            target.state["primary"] = self._copy(
+                canary, deployment, targetstate.own_replicas(self.config.lookup, canary, deployment)
+            )
             self._save(target)
         self._run_primary(target)
         self._follow(canary, target, deployment)
@@ -108,7 +108,9 @@ class ProcessWorkloads:
 
     async def scale_canary_up(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        target.state["canaryReplicas"] = targetstate.scale_from_zero(
+            self.config.lookup, canary, deployment, target.state
+        )
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -127,7 +129,9 @@ class ProcessWorkloads:
         previous = target.state["primary"]
         replicas = podspec.replicas(deployment)
         if canary.spec.autoscaler_ref is not None or replicas is None:  # an autoscaler owns the primary's scale
-            replicas = previous["replicas"] if previous else self._replicas(canary, deployment)
+            replicas = (
+                previous["replicas"] if previous else targetstate.own_replicas(self.config.lookup, canary, deployment)
+            )
         target.state["primary"] = self._copy(canary, deployment, replicas)
         self._save(target)
         self._run_primary(target)
@@ -135,7 +139,9 @@ class ProcessWorkloads:
     async def finalize(self, canary: Canary) -> None:
         """Revert on deletion: the target runs at its own replicas again."""
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        target.state["canaryReplicas"] = targetstate.scale_from_zero(
+            self.config.lookup, canary, deployment, target.state
+        )
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -159,17 +165,16 @@ class ProcessWorkloads:
             self._forget_scale(namespace, name)
             workload.apply(Desired("", 0, _nothing))
             return
-        scale = self._targets[f"{namespace}/{name}"].state if f"{namespace}/{name}" in self._targets else None
-        path = self._state_path(namespace, name)
-        if scale is None and path.exists():
-            scale = json.loads(path.read_text())
-        replicas = (scale or {}).get("canaryReplicas")
+        target = self._targets.get(f"{namespace}/{name}")
+        state = target.state if target is not None else targetstate.load(self.config.state_dir, namespace, name)
+        replicas = state["canaryReplicas"]
         if replicas is None:
             replicas = podspec.replicas(deployment)
         live = self._live(namespace)
         try:
             template, configs = podspec.template_of(deployment), podspec.tracked(deployment, live)
-            desired = self._desired(namespace, name, template, configs, 1 if replicas is None else replicas, live)
+            count, min_ready = 1 if replicas is None else replicas, podspec.min_ready_seconds(deployment)
+            desired = self._desired(namespace, name, template, configs, count, live, min_ready)
         except (images.ImageError, podspec.PodError, ValueError) as exc:
             raise WorkloadError(f"deployment {namespace}/{name}: {exc}") from exc
         workload.apply(desired)
@@ -180,7 +185,7 @@ class ProcessWorkloads:
         if target is not None and target.state["primary"] is not None:
             return
         self._targets.pop(f"{namespace}/{name}", None)
-        self._state_path(namespace, name).unlink(missing_ok=True)
+        targetstate.forget(self.config.state_dir, namespace, name)
 
     def processes(self) -> list[dict[str, Any]]:
         """Every replica process, for ``canaryflow status``."""
@@ -191,6 +196,7 @@ class ProcessWorkloads:
                         "name": r.name, "namespace": workload.namespace, "workload": workload.name,
                         "replica": r.index, "pid": r.process.pid, "port": r.port, "ready": r.ready,
                         "restarts": r.process.restarts, "version": r.spec.version, "revision": r.revision,
+                        "available": workload.available([r]) == 1,
                     })  # fmt: skip
         return out
 
@@ -219,10 +225,7 @@ class ProcessWorkloads:
         key = f"{namespace}/{name}"
         target = self._targets.get(key)
         if target is None:
-            state = {"primary": None, "canaryReplicas": None}
-            path = self._state_path(namespace, name)
-            if path.exists():
-                state |= json.loads(path.read_text())
+            state = targetstate.load(self.config.state_dir, namespace, name)
             target = self._targets[key] = _Target(
                 namespace, name, self._set(namespace, f"{name}-primary"), self._set(namespace, name), state
             )
@@ -248,7 +251,9 @@ class ProcessWorkloads:
         """What the primary runs: the template and the tracked configs' data as they are now."""
         configs = podspec.tracked(deployment, self._live(canary.metadata.namespace))
         copies = {key: {f: obj[f] for f in _COPIED_FIELDS if f in obj} for key, obj in configs.items()}
-        return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas}
+        # Flagger copies minReadySeconds to the primary with the template, at initialization and promotion.
+        return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas,
+                "minReadySeconds": podspec.min_ready_seconds(deployment)}  # fmt: skip
 
     def _run_primary(self, target: _Target) -> None:
         copy = target.state["primary"]
@@ -260,9 +265,11 @@ class ProcessWorkloads:
             return copies[key] if key in copies else live(kind, name)  # untracked configs are shared, as in Flagger
 
         try:
-            target.primary.apply(
-                self._desired(target.namespace, target.primary.name, copy["template"], copies, copy["replicas"], source)
+            template, replicas, min_ready = copy["template"], copy["replicas"], copy.get("minReadySeconds", 0)
+            desired = self._desired(
+                target.namespace, target.primary.name, template, copies, replicas, source, min_ready
             )
+            target.primary.apply(desired)
         except (images.ImageError, podspec.PodError, ValueError) as exc:
             raise WorkloadError(f"{target.primary.name}: {exc}") from exc
 
@@ -270,12 +277,14 @@ class ProcessWorkloads:
         """Keep the canary's processes on the target's current template and configs (a Deployment's rollout)."""
         replicas = target.state["canaryReplicas"]
         if replicas is None:  # not scaled by the engine yet: the target's own scale
-            replicas = self._replicas(canary, deployment)
+            replicas = targetstate.own_replicas(self.config.lookup, canary, deployment)
         live = self._live(target.namespace)
         template = podspec.template_of(deployment)
         try:
             configs = podspec.tracked(deployment, live)
-            desired = self._desired(target.namespace, target.name, template, configs, replicas, live)
+            desired = self._desired(
+                target.namespace, target.name, template, configs, replicas, live, podspec.min_ready_seconds(deployment)
+            )
         except (images.ImageError, ValueError) as exc:
             target.canary_problem = (str(exc), False)  # the same template will never run: no use waiting
             return
@@ -287,7 +296,7 @@ class ProcessWorkloads:
 
     def _desired(
         self, namespace: str, name: str, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
-        source: podspec.ConfigSource,
+        source: podspec.ConfigSource, min_ready_seconds: int,
     ) -> Desired:  # fmt: skip
         sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
         rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
@@ -296,37 +305,10 @@ class ProcessWorkloads:
         )
         if replicas > 0:
             make(f"{name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
-        return Desired(rollout, replicas, make)
-
-    def _replicas(self, canary: Canary, deployment: Mapping[str, Any]) -> int:
-        """The target's own scale: ``spec.replicas``, else its autoscaler's minimum, else 1."""
-        replicas = podspec.replicas(deployment)
-        return replicas if replicas is not None else max(1, self._autoscaler_min(canary))
-
-    def _scale_from_zero(self, canary: Canary, deployment: Mapping[str, Any], target: _Target) -> int:
-        """Flagger's ScaleFromZero: the target's replicas if > 0, else the primary's, else the HPA's min if > 1."""
-        replicas = podspec.replicas(deployment) or 0
-        primary = target.state["primary"]
-        if replicas <= 0 and primary is not None:
-            replicas = int(primary["replicas"])
-        return replicas if replicas > 0 else max(1, self._autoscaler_min(canary))
-
-    def _autoscaler_min(self, canary: Canary) -> int:
-        ref = canary.spec.autoscaler_ref
-        if ref is None or ref.kind != "HorizontalPodAutoscaler":
-            return 1
-        hpa = self.config.lookup("HorizontalPodAutoscaler", canary.metadata.namespace, ref.name) or {}
-        return int((hpa.get("spec") or {}).get("minReplicas") or 1)
-
-    def _state_path(self, namespace: str, name: str) -> Path:
-        return self.config.state_dir / "workloads" / namespace / f"{name}.json"
+        return Desired(rollout, replicas, make, min_ready_seconds * self.config.time_scale)
 
     def _save(self, target: _Target) -> None:
-        path = self._state_path(target.namespace, target.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(target.state, sort_keys=True))
-        os.replace(tmp, path)  # a crash leaves the old copy or the new one, never half of one
+        targetstate.save(self.config.state_dir, target.namespace, target.name, target.state)
 
 
 def _threshold(value: int | None) -> int:
