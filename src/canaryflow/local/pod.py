@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from canaryflow.local import images, podspec, probes, procs
+from canaryflow.local import images, podspec, probes, procs, volumes
 from canaryflow.local.liveness import Liveness
 from canaryflow.local.probes import STARTUP_PERIOD, Probe
 
@@ -37,6 +37,7 @@ class ProcessSpec:
     probe_env: Mapping[str, str]
     version: str
     liveness: Probe | None = None
+    volume_dir: Path | None = None  # the pod's mounted volumes (``volumes``), removed when the replica stops
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Blueprint:
     extra_env: Mapping[str, str]
     bin_dir: Path
     time_scale: float
+    volumes_dir: Path  # each pod's volumes go in a directory of its name here
 
 
 def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
@@ -56,7 +58,8 @@ def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
 
     Raises ``ImageError`` at once when the template has no single runnable container; ``make`` raises
     ``PodError`` (a missing ConfigMap), ``ImageError`` (an image or command the catalog cannot run) or
-    ``ValueError`` (a probe that cannot run locally).
+    ``ValueError`` (a probe or volume that cannot exist locally). ``make`` writes the pod's volumes; the
+    replica removes them when it stops.
     """
     b = blueprint
     runnable = [c for c in podspec.containers(b.template) if not images.is_mesh_provided(c)]
@@ -68,15 +71,25 @@ def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
 
     def make(pod_name: str, port: int) -> ProcessSpec:
         env = podspec.container_env(container, podspec.Pod(pod_name, b.namespace, b.template), b.source)
+        volume_dir = b.volumes_dir / pod_name
+        try:
+            mounts = volumes.mount(b.template, container, b.source, volume_dir)
+        except BaseException:
+            volumes.remove(volume_dir)
+            raise
+        rewrite = volumes.rewriter(mounts)  # mount paths in the command line and environment → host paths
         words = {k: podspec.expand_all(container[k], env) for k in ("command", "args") if container.get(k)}
+        words = {k: [rewrite(w) for w in ws] for k, ws in words.items()}
+        env = {**{k: rewrite(v) for k, v in env.items()}, **volumes.env(mounts)}
         base = {**b.extra_env, "HOSTNAME": pod_name, "PATH": path}
         host = images.resolve({**container, **words}, port, {**base, **env})
         full = {**host.env, **base, **env}
         # The demo app serves everything on one port, so each declared container port maps to it.
         ports = {host.container_port: port} | {int(p["containerPort"]): port for p in container.get("ports") or ()}
-        probe = Probe.from_container(container, ports, b.time_scale)
-        liveness = Probe.liveness(container, ports, b.time_scale)
-        return ProcessSpec(host.argv, full, probe, probes.probe_env(full, str(b.bin_dir)), host.version, liveness)
+        probed = volumes.with_probe_paths(container, rewrite)
+        probe, liveness = Probe.from_container(probed, ports, b.time_scale), Probe.liveness(probed, ports, b.time_scale)
+        probe_env = probes.probe_env(full, str(b.bin_dir))
+        return ProcessSpec(host.argv, full, probe, probe_env, host.version, liveness, volume_dir if mounts else None)
 
     return make
 
@@ -128,6 +141,8 @@ class Replica:
         self._probers.clear()
         self.ready = False
         await self.process.stop()
+        if self.spec.volume_dir is not None:
+            volumes.remove(self.spec.volume_dir)
 
     def log_tail(self, lines: int = 3) -> str:
         try:

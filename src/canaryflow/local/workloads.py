@@ -25,7 +25,7 @@ import httpx
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
-from canaryflow.local import images, pod, podspec, targetstate
+from canaryflow.local import images, pod, podspec, targetstate, volumes
 from canaryflow.local.pod import ProcessSpec
 from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
 from canaryflow.workloads import revision
@@ -300,11 +300,15 @@ class ProcessWorkloads:
     ) -> Desired:  # fmt: skip
         sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
         rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
+        c = self.config
+        volumes_dir = c.state_dir / "volumes" / namespace
         make = pod.builder(
-            pod.Blueprint(namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
+            pod.Blueprint(namespace, template, source, c.extra_env, self._bin, c.time_scale, volumes_dir)
         )
         if replicas > 0:
-            make(f"{name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
+            check = make(f"{name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
+            if check.volume_dir is not None:
+                volumes.remove(check.volume_dir)
         return Desired(rollout, replicas, make, min_ready_seconds * self.config.time_scale)
 
     def _save(self, target: _Target) -> None:
