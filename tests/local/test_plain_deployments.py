@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import subprocess
 from collections.abc import AsyncIterator
@@ -17,7 +18,10 @@ from canaryflow.api.loader import Document
 from canaryflow.local.deployments import PlainDeployments
 from canaryflow.local.objects import ObjectStore
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
+from canaryflow.routing.envoy import EnvoyRouter
+from canaryflow.routing.envoy.model import Alias, Endpoint, Service, Workload
 from canaryflow.store import sqlite
+from tests.local.conftest import DataPlane
 from tests.local.test_workloads import CANARY, TIME_SCALE, alive, backend, pids, ready
 from tests.polling import until
 
@@ -34,7 +38,9 @@ def seed_loadtest() -> list[dict[str, Any]]:
 class Runtime:
     """The object store, the workloads and the plain-Deployment controller, as ``LocalRuntime`` wires them."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, router: EnvoyRouter | None = None) -> None:
+        self.router = router  # a real mesh, told of endpoints and Services as LocalRuntime tells its own
+        self.mesh = router.mesh if router is not None else None  # updated before each await, as LocalRuntime's
         self.objects = ObjectStore(sqlite.connect(tmp_path / "state.db"))
         self.endpoints: dict[str, list[int]] = {}
         self.routes: dict[str, str] = {}
@@ -50,12 +56,19 @@ class Runtime:
 
     async def _on_endpoints(self, namespace: str, workload: str, ports: list[int]) -> None:
         self.endpoints[f"{namespace}/{workload}"] = ports
+        if self.router is not None and self.mesh is not None:
+            self.mesh = self.mesh.with_workload(Workload(namespace, workload, tuple(Endpoint(p) for p in ports)))
+            await self.router.update_mesh(self.mesh)
 
     async def _on_service(self, namespace: str, name: str, workload: str | None) -> None:
         if workload is None:
             self.routes.pop(f"{namespace}/{name}", None)
         else:
             self.routes[f"{namespace}/{name}"] = workload
+        if self.router is not None and self.mesh is not None:
+            mesh = self.mesh.without_service(namespace, name)
+            self.mesh = mesh if workload is None else mesh.with_service(Service(namespace, name, workload))
+            await self.router.update_mesh(self.mesh)
 
     async def get(self, service: str, path: str) -> httpx.Response:
         """A request to the Service, as the mesh routes it: to a ready endpoint of the workload it selects."""
@@ -107,6 +120,28 @@ async def test_the_seed_loadtest_runs_as_itself_behind_its_service(runtime: Runt
     await runtime.delete(deployment)
     await until(lambda: runtime.workloads.processes() == [], "replicas stopped")
     assert runtime.routes == {}  # the Service selects nothing now
+
+
+async def test_the_seed_loadtest_answers_through_the_mesh_by_its_service_names(
+    tmp_path: Path, dataplane: DataPlane
+) -> None:
+    # The runtime's own load tester answers flagger-loadtester.* until the seed's runs (here: an upstream).
+    alias = Alias("loadtester", ("flagger-loadtester", "flagger-loadtester.*"), dataplane.upstreams["backend"].port)
+    await dataplane.router.update_mesh(dataclasses.replace(dataplane.router.mesh, aliases=(alias,)))
+    runtime = Runtime(tmp_path / "runtime", dataplane.router)
+    try:
+        await runtime.apply(*seed_loadtest())
+        await until(lambda: runtime.ready_ports("flagger-loadtester"), "loadtester ready")
+
+        async def answered() -> httpx.Response | None:
+            reply = (await dataplane.send("http://flagger-loadtester.prod/healthz", 1))[0]
+            return reply if reply.status_code == 200 and "backend" not in reply.text else None
+
+        await until(answered, "the seed's load tester answering as flagger-loadtester.prod")
+        reply = (await dataplane.send("http://flagger-loadtester.prod.svc.cluster.local/healthz", 1))[0]
+        assert reply.status_code == 200 and "backend" not in reply.text
+    finally:
+        await runtime.workloads.close()
 
 
 async def test_a_config_change_rolls_a_plain_deployment(runtime: Runtime) -> None:
