@@ -228,3 +228,15 @@ class ReplicaSet:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         self._wake.clear()
+
+
+def replica_logs(logs: Path, namespace: str, workload: str, lines: int) -> str | None:
+    """The last ``lines`` of each replica's log of ``workload`` (``ReplicaSet.log_path``); None if it has none."""
+    paths = sorted((logs / namespace).glob(f"{workload}-[0-9]*.log"))
+    if not paths:
+        return None
+    parts = []
+    for path in paths:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"==> {path.stem} <==\n" + "\n".join(text))
+    return "\n\n".join(parts)

@@ -9,6 +9,7 @@ It outlives the Canary: the scale Flagger gave the target stays with the Deploym
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -20,6 +21,23 @@ from canaryflow.local import podspec
 
 #: ``(kind, namespace, name)`` → the stored object, or None.
 Lookup = Callable[[str, str, str], Mapping[str, Any] | None]
+_COPIED_FIELDS = ("data", "binaryData", "stringData", "type")
+
+
+def primary_copy(deployment: Mapping[str, Any], live: podspec.ConfigSource, replicas: int) -> dict[str, Any]:
+    """What the primary runs: the template and the tracked configs' data as they are now. Flagger copies
+    ``minReadySeconds`` to the primary with the template, at initialization and promotion."""
+    configs = podspec.tracked(deployment, live)
+    copies = {key: {f: obj[f] for f in _COPIED_FIELDS if f in obj} for key, obj in configs.items()}
+    return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas,
+            "minReadySeconds": podspec.min_ready_seconds(deployment)}  # fmt: skip
+
+
+def rollout_hash(template: Mapping[str, Any], configs: Mapping[str, Mapping[str, Any]]) -> str:
+    """The revision a replica set runs: the template's hash and its tracked configs' checksums (a change of
+    either rolls the workload, as Flagger's config tracking makes Kubernetes do)."""
+    sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
+    return hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
 
 
 def path(state_dir: Path, namespace: str, name: str) -> Path:

@@ -16,7 +16,6 @@ replica set a Canary later takes over as its target, so a Deployment that gains 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.local import images, pod, podspec, targetstate, volumes
 from canaryflow.local.pod import ProcessSpec
-from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
+from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet, replica_logs
 from canaryflow.workloads import revision
 from canaryflow.workloads.base import WorkloadError
 
@@ -37,7 +36,6 @@ __all__ = ["Lookup", "ProcessWorkloads", "WorkloadsConfig"]
 #: ``HorizontalPodAutoscaler``), or None.
 Lookup = targetstate.Lookup
 _KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
-_COPIED_FIELDS = ("data", "binaryData", "stringData", "type")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,9 +73,7 @@ class ProcessWorkloads:
     async def initialize(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
         if target.state["primary"] is None:
-            target.state["primary"] = self._copy(
-                canary, deployment, targetstate.own_replicas(self.config.lookup, canary, deployment)
-            )
+            target.state["primary"] = self._copy(canary, deployment)
             self._save(target)
         self._run_primary(target)
         self._follow(canary, target, deployment)
@@ -108,9 +104,7 @@ class ProcessWorkloads:
 
     async def scale_canary_up(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = targetstate.scale_from_zero(
-            self.config.lookup, canary, deployment, target.state
-        )
+        target.state["canaryReplicas"] = self._from_zero(canary, deployment, target)
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -129,9 +123,7 @@ class ProcessWorkloads:
         previous = target.state["primary"]
         replicas = podspec.replicas(deployment)
         if canary.spec.autoscaler_ref is not None or replicas is None:  # an autoscaler owns the primary's scale
-            replicas = (
-                previous["replicas"] if previous else targetstate.own_replicas(self.config.lookup, canary, deployment)
-            )
+            replicas = previous["replicas"] if previous else None
         target.state["primary"] = self._copy(canary, deployment, replicas)
         self._save(target)
         self._run_primary(target)
@@ -139,9 +131,7 @@ class ProcessWorkloads:
     async def finalize(self, canary: Canary) -> None:
         """Revert on deletion: the target runs at its own replicas again."""
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = targetstate.scale_from_zero(
-            self.config.lookup, canary, deployment, target.state
-        )
+        target.state["canaryReplicas"] = self._from_zero(canary, deployment, target)
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -155,10 +145,8 @@ class ProcessWorkloads:
         await target.primary.converged()
 
     def run_deployment(self, namespace: str, name: str) -> None:
-        """Run a Deployment no Canary targets as itself, as a Deployment controller would: at ``spec.replicas``
-        (or the scale a Canary left it at: Flagger scales its target, and a deleted Canary does not undo that
-        without ``revertOnDeletion``), rolling to a changed template or tracked config without a gap, stopping
-        its processes when it is deleted. ``WorkloadError`` when its template cannot run here."""
+        """Run a Deployment no Canary targets as itself, as a Deployment controller would (at ``spec.replicas``,
+        or the scale a deleted Canary left it at); ``WorkloadError`` when its template cannot run here."""
         workload = self._set(namespace, name)
         deployment = self.config.lookup("Deployment", namespace, name)
         if deployment is None:
@@ -167,9 +155,7 @@ class ProcessWorkloads:
             return
         target = self._targets.get(f"{namespace}/{name}")
         state = target.state if target is not None else targetstate.load(self.config.state_dir, namespace, name)
-        replicas = state["canaryReplicas"]
-        if replicas is None:
-            replicas = podspec.replicas(deployment)
+        replicas = state["canaryReplicas"] if state["canaryReplicas"] is not None else podspec.replicas(deployment)
         live = self._live(namespace)
         try:
             template, configs = podspec.template_of(deployment), podspec.tracked(deployment, live)
@@ -202,14 +188,10 @@ class ProcessWorkloads:
 
     def logs(self, namespace: str, workload: str, lines: int = 50) -> str:
         """The last ``lines`` of each replica's log of ``workload`` (``backend`` or ``backend-primary``)."""
-        paths = sorted((self.config.state_dir / "logs" / namespace).glob(f"{workload}-[0-9]*.log"))
-        if not paths:
+        text = replica_logs(self._context.logs, namespace, workload, lines)
+        if text is None:
             raise WorkloadError(f"deployment {namespace}/{workload} has no logs")
-        parts = []
-        for path in paths:
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"==> {path.stem} <==\n" + "\n".join(text))
-        return "\n\n".join(parts)
+        return text
 
     async def close(self) -> None:
         """Stop every process (by PID, through its supervisor) and the probes' client."""
@@ -247,13 +229,10 @@ class ProcessWorkloads:
     def _live(self, namespace: str) -> podspec.ConfigSource:
         return lambda kind, name: self.config.lookup(_KINDS[kind], namespace, name)
 
-    def _copy(self, canary: Canary, deployment: Mapping[str, Any], replicas: int) -> dict[str, Any]:
-        """What the primary runs: the template and the tracked configs' data as they are now."""
-        configs = podspec.tracked(deployment, self._live(canary.metadata.namespace))
-        copies = {key: {f: obj[f] for f in _COPIED_FIELDS if f in obj} for key, obj in configs.items()}
-        # Flagger copies minReadySeconds to the primary with the template, at initialization and promotion.
-        return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas,
-                "minReadySeconds": podspec.min_ready_seconds(deployment)}  # fmt: skip
+    def _copy(self, canary: Canary, deployment: Mapping[str, Any], replicas: int | None = None) -> dict[str, Any]:
+        if replicas is None:
+            replicas = targetstate.own_replicas(self.config.lookup, canary, deployment)
+        return targetstate.primary_copy(deployment, self._live(canary.metadata.namespace), replicas)
 
     def _run_primary(self, target: _Target) -> None:
         copy = target.state["primary"]
@@ -298,8 +277,7 @@ class ProcessWorkloads:
         self, namespace: str, name: str, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
         source: podspec.ConfigSource, min_ready_seconds: int,
     ) -> Desired:  # fmt: skip
-        sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
-        rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
+        rollout = targetstate.rollout_hash(template, configs)
         c = self.config
         volumes_dir = c.state_dir / "volumes" / namespace
         make = pod.builder(
@@ -310,6 +288,9 @@ class ProcessWorkloads:
             if check.volume_dir is not None:
                 volumes.remove(check.volume_dir)
         return Desired(rollout, replicas, make, min_ready_seconds * self.config.time_scale)
+
+    def _from_zero(self, canary: Canary, deployment: Mapping[str, Any], target: _Target) -> int:
+        return targetstate.scale_from_zero(self.config.lookup, canary, deployment, target.state)
 
     def _save(self, target: _Target) -> None:
         targetstate.save(self.config.state_dir, target.namespace, target.name, target.state)
