@@ -79,3 +79,14 @@ async def test_the_roll_keeps_old_replicas_until_new_ones_are_available(
     workloads.run_deployment("prod", "backend")
     await until(lambda: not [pid for pid in old if alive(pid)], "6.1.0 stopped once 6.1.1 is available")
     assert pids(workloads, "backend") == new
+
+
+async def test_the_primary_gets_the_targets_min_ready_seconds(cluster: tuple[Cluster, ProcessWorkloads]) -> None:
+    store, workloads = cluster
+    store.apply(min_ready(A_MINUTE))
+    await workloads.initialize(CANARY)  # Flagger copies minReadySeconds to the primary with the template
+    await until(lambda: store.endpoints.get("prod/backend-primary"), "primary ready: in the endpoints")
+
+    readiness = await workloads.primary_readiness(CANARY)
+    assert not readiness.ready
+    assert "0 of 1 (readyThreshold 100%) updated replicas are available" in readiness.message

@@ -188,3 +188,12 @@ async def test_a_canary_takes_over_a_running_deployment_without_running_it_twice
     await runtime.apply(with_env(backend(replicas=2), "CHANGED", "1"))  # the engine's now: not run as plain
     assert pids(runtime.workloads, "backend") == []
     assert len(pids(runtime.workloads, "backend-primary")) == 2
+
+    # The Canary is deleted with revertOnDeletion (LocalRuntime._forget): the target gets its replicas back and
+    # runs as a plain Deployment again; the primary goes.
+    await runtime.workloads.finalize(CANARY)
+    await runtime.workloads.remove(CANARY)
+    runtime.objects.remove("Canary", "prod", "backend")
+    await runtime.plain.resync()
+    await until(lambda: len(runtime.ready_ports("backend") or ()) == 2, "backend serving as itself again")
+    assert pids(runtime.workloads, "backend-primary") == []
