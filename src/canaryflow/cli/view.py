@@ -100,8 +100,8 @@ def deployment_rows(items: list[dict[str, Any]]) -> Rows:
         replicas, ready = status.get("replicas", 0), status.get("readyReplicas", 0)
         rows.append((item["metadata"]["namespace"], item["metadata"]["name"], f"{ready}/{replicas}",
                      str(status.get("updatedReplicas", replicas)), str(status.get("availableReplicas", ready)),
-                     image))  # fmt: skip
-    columns = ("NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "IMAGE")
+                     str(status.get("restarts", 0)), image))  # fmt: skip
+    columns = ("NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "RESTARTS", "IMAGE")
     return Rows(columns, rows, [key(i) for i in items])
 
 

@@ -1,5 +1,6 @@
 """One replica of a workload: what its process runs (built from the pod template through the image catalog),
-and the supervised process with its readiness prober.
+and the supervised process with its readiness prober (and its liveness prober, ``liveness``, when the container
+has a livenessProbe).
 
 The prober runs for as long as the replica does, so readiness is known without waiting when the engine asks and
 the mesh hears at once when a replica stops serving (a crash takes it out of the endpoints within ``_POLL``).
@@ -17,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from canaryflow.local import images, podspec, probes, procs
+from canaryflow.local import images, podspec, probes, procs, volumes
+from canaryflow.local.liveness import Liveness
 from canaryflow.local.probes import STARTUP_PERIOD, Probe
 
 _POLL = 0.05
@@ -27,13 +29,15 @@ MAX_BACKOFF = 5.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProcessSpec:
-    """What one replica runs: its command, full environment, readiness probe and reported version."""
+    """What one replica runs: its command, full environment, probes and reported version."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str]
     probe: Probe
     probe_env: Mapping[str, str]
     version: str
+    liveness: Probe | None = None
+    volume_dir: Path | None = None  # the pod's mounted volumes (``volumes``), removed when the replica stops
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Blueprint:
     extra_env: Mapping[str, str]
     bin_dir: Path
     time_scale: float
+    volumes_dir: Path  # each pod's volumes go in a directory of its name here
 
 
 def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
@@ -53,7 +58,8 @@ def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
 
     Raises ``ImageError`` at once when the template has no single runnable container; ``make`` raises
     ``PodError`` (a missing ConfigMap), ``ImageError`` (an image or command the catalog cannot run) or
-    ``ValueError`` (a probe that cannot run locally).
+    ``ValueError`` (a probe or volume that cannot exist locally). ``make`` writes the pod's volumes; the
+    replica removes them when it stops.
     """
     b = blueprint
     runnable = [c for c in podspec.containers(b.template) if not images.is_mesh_provided(c)]
@@ -65,14 +71,25 @@ def builder(blueprint: Blueprint) -> Callable[[str, int], ProcessSpec]:
 
     def make(pod_name: str, port: int) -> ProcessSpec:
         env = podspec.container_env(container, podspec.Pod(pod_name, b.namespace, b.template), b.source)
+        volume_dir = b.volumes_dir / pod_name
+        try:
+            mounts = volumes.mount(b.template, container, b.source, volume_dir)
+        except BaseException:
+            volumes.remove(volume_dir)
+            raise
+        rewrite = volumes.rewriter(mounts)  # mount paths in the command line and environment → host paths
         words = {k: podspec.expand_all(container[k], env) for k in ("command", "args") if container.get(k)}
+        words = {k: [rewrite(w) for w in ws] for k, ws in words.items()}
+        env = {**{k: rewrite(v) for k, v in env.items()}, **volumes.env(mounts)}
         base = {**b.extra_env, "HOSTNAME": pod_name, "PATH": path}
         host = images.resolve({**container, **words}, port, {**base, **env})
         full = {**host.env, **base, **env}
         # The demo app serves everything on one port, so each declared container port maps to it.
         ports = {host.container_port: port} | {int(p["containerPort"]): port for p in container.get("ports") or ()}
-        probe = Probe.from_container(container, ports, b.time_scale)
-        return ProcessSpec(host.argv, full, probe, probes.probe_env(full, str(b.bin_dir)), host.version)
+        probed = volumes.with_probe_paths(container, rewrite)
+        probe, liveness = Probe.from_container(probed, ports, b.time_scale), Probe.liveness(probed, ports, b.time_scale)
+        probe_env = probes.probe_env(full, str(b.bin_dir))
+        return ProcessSpec(host.argv, full, probe, probe_env, host.version, liveness, volume_dir if mounts else None)
 
     return make
 
@@ -87,7 +104,14 @@ class Replica:
         self.ready = False
         self.problem = "starting"
         self.exit_code: int | None = None
-        self._prober: asyncio.Task[None] | None = None
+        self._probers: list[asyncio.Task[None]] = []
+        self._ready_after = -1  # the process.restarts count when this replica was last ready
+        self.ready_at: float | None = None  # the event loop's time when it last became ready
+        self.liveness = (
+            None
+            if spec.liveness is None
+            else Liveness(name, self.process, spec.liveness, spec.probe_env, self._started)
+        )
 
     @property
     def exits(self) -> int:
@@ -101,19 +125,24 @@ class Replica:
         with log_path.open("a") as out:
             out.write(f"--- {self.name} (revision {self.revision}, version {self.spec.version}) on port {self.port}\n")
         await self.process.start()
-        self._prober = asyncio.create_task(self._probe_loop(client, changed), name=f"probe {self.name}")
+        self._probers.append(asyncio.create_task(self._probe_loop(client, changed), name=f"probe {self.name}"))
+        if self.liveness is not None:
+            self._probers.append(asyncio.create_task(self.liveness.run(client), name=f"liveness {self.name}"))
 
     async def stop(self) -> None:
-        if self._prober is not None:
+        for prober in self._probers:
             # Cancel until the prober is really done: a cancellation delivered as an awaited call completes can
             # be lost, and waiting on the prober forever would freeze the replica set and its canary's ticks.
-            while not self._prober.done():
-                self._prober.cancel()
-                await asyncio.wait({self._prober}, timeout=1.0)
+            while not prober.done():
+                prober.cancel()
+                await asyncio.wait({prober}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                self._prober.result()
+                prober.result()
+        self._probers.clear()
         self.ready = False
         await self.process.stop()
+        if self.spec.volume_dir is not None:
+            volumes.remove(self.spec.volume_dir)
 
     def log_tail(self, lines: int = 3) -> str:
         try:
@@ -174,10 +203,21 @@ class Replica:
             await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
         return self.process.running
 
+    def available(self, min_ready: float, now: float) -> bool:
+        """Ready for at least ``min_ready`` seconds (a Deployment's ``minReadySeconds``), as Kubernetes counts
+        ``availableReplicas``."""
+        return self.ready and self.ready_at is not None and now - self.ready_at >= min_ready
+
+    def _started(self) -> bool:
+        return self._ready_after == self.process.restarts
+
     def _set(self, ready: bool, problem: str, changed: Callable[[], None]) -> None:
+        if ready:
+            self._ready_after = self.process.restarts
         self.problem = "" if ready else (problem or self.problem)
         if ready != self.ready:
             self.ready = ready
+            self.ready_at = asyncio.get_running_loop().time() if ready else None
             changed()
 
 

@@ -90,6 +90,11 @@ def replicas(deployment: Obj) -> int | None:
     return int(value) if value is not None else None
 
 
+def min_ready_seconds(deployment: Obj) -> int:
+    """``spec.minReadySeconds``: how long a new pod must be ready before it counts as available (default 0)."""
+    return int((deployment.get("spec") or {}).get("minReadySeconds") or 0)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Pod:
     """What a container's environment may refer to about its pod (the downward API)."""

@@ -1,4 +1,4 @@
-"""A container's readiness probe, run against the host process that stands in for the container.
+"""A container's readiness and liveness probes, run against the host process that stands in for the container.
 
 ``httpGet`` becomes a GET on ``127.0.0.1:<host port><path>`` (any answer 200 to 399 passes, as for the kubelet);
 ``exec`` runs the probe's command with ``localhost:<containerPort>`` (or ``127.0.0.1:``) rewritten to the host
@@ -11,6 +11,9 @@ then one every ``periodSeconds``; ``failureThreshold`` failures in a row make a 
 ``successThreshold`` successes make it ready. Until a process has first been ready it is probed every
 ``STARTUP_PERIOD`` instead of every period: a local process starts in well under a second, and a probe that came
 a little early should not hold a rollout back a whole period.
+
+A liveness probe is read the same way (``Probe.liveness``); a container without one is never restarted for being
+unresponsive. ``local/liveness.py`` runs it.
 """
 
 from __future__ import annotations
@@ -55,10 +58,23 @@ class Probe:
         ``ports`` maps each port the container declares to the host port its process listens on; the first
         entry is the container's main port.
         """
-        host_port = next(iter(ports.values()))
         spec = container.get("readinessProbe")
         if not spec:
-            return cls("tcp", host_port)
+            return cls("tcp", next(iter(ports.values())))
+        return cls._read(spec, "readinessProbe", container, ports, time_scale)
+
+    @classmethod
+    def liveness(cls, container: Mapping[str, Any], ports: Mapping[int, int], time_scale: float) -> Probe | None:
+        """The container's livenessProbe (``ports`` as for ``from_container``), or None when it has none."""
+        spec = container.get("livenessProbe")
+        return cls._read(spec, "livenessProbe", container, ports, time_scale) if spec else None
+
+    @classmethod
+    def _read(
+        cls, spec: Mapping[str, Any], field: str, container: Mapping[str, Any], ports: Mapping[int, int],
+        time_scale: float,
+    ) -> Probe:  # fmt: skip
+        host_port = next(iter(ports.values()))
         timing = Timing(
             initial_delay=float(spec.get("initialDelaySeconds", 0)) * time_scale,
             period=float(spec.get("periodSeconds", 10)) * time_scale,
@@ -69,15 +85,15 @@ class Probe:
         if "httpGet" in spec:
             http = spec["httpGet"]
             if str(http.get("scheme", "HTTP")).upper() != "HTTP":
-                raise ValueError(f"readinessProbe of {container.get('name')}: only HTTP httpGet probes run locally")
-            port = _port(http.get("port"), container, ports)
+                raise ValueError(f"{field} of {container.get('name')}: only HTTP httpGet probes run locally")
+            port = _port(http.get("port"), container, ports, field)
             return cls("http", port, path=str(http.get("path") or "/"), timing=timing)
         if "exec" in spec:
             command = tuple(_rewrite(str(word), ports) for word in spec["exec"].get("command") or ())
             return cls("exec", host_port, command=command, timing=timing)
         if "tcpSocket" in spec:
-            return cls("tcp", _port(spec["tcpSocket"].get("port"), container, ports), timing=timing)
-        raise ValueError(f"readinessProbe of {container.get('name')}: no httpGet, exec or tcpSocket")
+            return cls("tcp", _port(spec["tcpSocket"].get("port"), container, ports, field), timing=timing)
+        raise ValueError(f"{field} of {container.get('name')}: no httpGet, exec or tcpSocket")
 
     async def check(self, client: httpx.AsyncClient, env: Mapping[str, str]) -> str | None:
         """None when the probe passes, else why it failed."""
@@ -134,7 +150,7 @@ class Probe:
         return f"exec {' '.join(self.command)}: exit code {process.returncode}" + (f": {tail}" if tail else "")
 
 
-def _port(value: object, container: Mapping[str, Any], ports: Mapping[int, int]) -> int:
+def _port(value: object, container: Mapping[str, Any], ports: Mapping[int, int], field: str) -> int:
     """A probe's port (a number or a named container port) as the host port serving it."""
     number: int | None = None
     if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
@@ -144,7 +160,7 @@ def _port(value: object, container: Mapping[str, Any], ports: Mapping[int, int])
             if declared.get("name") == value:
                 number = int(declared["containerPort"])
     if number is None:
-        raise ValueError(f"readinessProbe of {container.get('name')}: no container port named {value!r}")
+        raise ValueError(f"{field} of {container.get('name')}: no container port named {value!r}")
     return ports.get(number, number)
 
 

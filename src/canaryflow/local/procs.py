@@ -132,6 +132,20 @@ class Supervised:
             process.kill()
             await process.wait()
 
+    async def kill_child(self, grace: float = 5.0) -> None:
+        """End the current child by PID (SIGTERM, then SIGKILL after ``grace`` seconds) and leave it to the
+        supervisor to start again, counted in ``restarts``: what the kubelet does when a liveness probe fails."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
     def log_tail(self, lines: int = 5) -> str:
         try:
             text = self.command.log_path.read_text(errors="replace")

@@ -3,7 +3,10 @@
 ``ReplicaSet.apply(desired)`` states what should run (a revision and a replica count); a reconciler task gets
 there the way a Deployment with ``maxUnavailable: 0`` does: it starts the new revision's processes beside the
 old ones, waits until they are ready, takes the old ones out of the endpoints and only then stops them, so the
-workload keeps serving throughout. Each replica is probed continuously (``probes``); whenever the set of ready
+workload keeps serving throughout. A replica counts as available once it has been ready for the Deployment's
+``minReadySeconds`` (``Desired.min_ready``): readiness and the roll count available replicas, as a Deployment's
+``availableReplicas`` does, while the mesh sends traffic to every ready one, as Endpoints do. Each replica is
+probed continuously (``probes``); whenever the set of ready
 ports changes, the ``on_endpoints`` callback hears of it, as Kubernetes' Endpoints would tell the mesh.
 """
 
@@ -35,6 +38,7 @@ class Desired:
     revision: str
     replicas: int
     make: Callable[[str, int], ProcessSpec]
+    min_ready: float = 0.0  # seconds a replica must have been ready to count as available
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +69,9 @@ class ReplicaSet:
     def apply(self, desired: Desired) -> None:
         current = self.desired
         if current is not None and (current.revision, current.replicas) == (desired.revision, desired.replicas):
+            if current.min_ready != desired.min_ready:  # not part of the template: nothing restarts
+                self.desired = dataclasses.replace(current, min_ready=desired.min_ready)
+                self._wake.set()
             return  # the same state again (each tick asks): keep the rollout going undisturbed
         if current is not None and current.replicas == desired.replicas == 0:
             return  # nothing runs either way
@@ -86,7 +93,7 @@ class ReplicaSet:
         if d is None or d.replicas == 0:
             return False, "scaled to zero"
         updated = [r for r in self.replicas if r.revision == d.revision]
-        ready = sum(r.ready for r in updated)
+        ready = self.available(updated)
         if ready < math.ceil(d.replicas * threshold / 100):
             crashed = next((r for r in updated if not r.ready and r.exits > 0), None)
             if crashed is not None:
@@ -102,6 +109,12 @@ class ReplicaSet:
         if old:
             return False, f"waiting for rollout to finish: {old} old replicas are pending termination"
         return True, ""
+
+    def available(self, replicas: list[Replica]) -> int:
+        """How many of ``replicas`` have been ready for the desired ``min_ready`` seconds."""
+        min_ready = self.desired.min_ready if self.desired is not None else 0.0
+        now = asyncio.get_running_loop().time()
+        return sum(r.available(min_ready, now) for r in replicas)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -146,10 +159,10 @@ class ReplicaSet:
                 return False
         await self._publish()  # the first time, the mesh learns the workload exists (with no endpoints yet)
         old = [r for r in self.replicas if r.revision != d.revision]
-        while old and sum(r.ready for r in current) < d.replicas:  # surge: old ones serve until new ones are ready
+        while old and self.available(current) < d.replicas:  # surge: old ones serve until new ones are available
             if self.desired is not d:
                 return False
-            await self._sleep(1.0)
+            await self._sleep(self._until_available(current))
         await self._retire(old)
         return True
 
@@ -202,9 +215,28 @@ class ReplicaSet:
                 self._published = None
             return True
 
+    def _until_available(self, replicas: list[Replica]) -> float:
+        """How long until the next ready replica becomes available (at most a second: readiness changes wake us)."""
+        min_ready = self.desired.min_ready if self.desired is not None else 0.0
+        now = asyncio.get_running_loop().time()
+        waits = [r.ready_at + min_ready - now for r in replicas if r.ready and r.ready_at is not None]
+        return max(0.01, min([1.0, *(w for w in waits if w > 0)]))
+
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken (a readiness change, a new desired state) or ``seconds`` pass."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         self._wake.clear()
+
+
+def replica_logs(logs: Path, namespace: str, workload: str, lines: int) -> str | None:
+    """The last ``lines`` of each replica's log of ``workload`` (``ReplicaSet.log_path``); None if it has none."""
+    paths = sorted((logs / namespace).glob(f"{workload}-[0-9]*.log"))
+    if not paths:
+        return None
+    parts = []
+    for path in paths:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"==> {path.stem} <==\n" + "\n".join(text))
+    return "\n\n".join(parts)

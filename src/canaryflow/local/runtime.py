@@ -34,6 +34,7 @@ from canaryflow.hooks.http import HttpHookConfig, HttpHookRunner
 from canaryflow.local import snapshot
 from canaryflow.local import state as state_mod
 from canaryflow.local.dashboard import LocalBackend
+from canaryflow.local.deployments import PlainDeployments
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.gitops import LocalGitOps
 from canaryflow.local.objects import Change, ObjectStore, StoreCatalog
@@ -49,7 +50,7 @@ from canaryflow.notify.dispatch import AlertDispatcher
 from canaryflow.notify.factory import AlertProviderError
 from canaryflow.routing.envoy import admin as envoy_admin
 from canaryflow.routing.envoy.files import XdsFiles
-from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Workload
+from canaryflow.routing.envoy.model import Alias, Endpoint, Gateway, Mesh, Service, Workload
 from canaryflow.routing.envoy.router import EnvoyRouter
 from canaryflow.routing.verified import Verified
 from canaryflow.store import sqlite
@@ -129,6 +130,7 @@ class LocalRuntime:
             )
         )
         self._stack.push_async_callback(self.workloads.close)
+        self.plain = PlainDeployments(self.objects, self.workloads, self._on_service)
         self.recorder = Recorder()
         self._build_control_loop(db)
         self.gitops_parts = LocalGitOps(
@@ -141,6 +143,7 @@ class LocalRuntime:
         self._record_task = asyncio.create_task(self._keep_record(), name="runtime record")
         for body in self.objects.list("Canary"):
             self.scheduler.apply(Canary.model_validate(body))
+        await self.plain.resync()
 
     def _build_control_loop(self, db: Any) -> None:
         # In-cluster names through the mesh; the runtime's own Prometheus (the default metrics server) and any
@@ -208,10 +211,12 @@ class LocalRuntime:
                 self.scheduler.apply(Canary.model_validate(change.body))
             elif change.kind == "Canary" and change.action == "deleted":
                 await self._forget(Canary.model_validate(change.body))
+                await self.plain.resync()  # its target is a plain Deployment again
             elif change.kind in ("Deployment", "ConfigMap", "Secret"):
                 for canary_key in self.scheduler.keys:
                     if canary_key.split("/")[0] == change.namespace:
                         self.scheduler.wake(canary_key)
+        await self.plain.changed(changes)
 
     def _refresh_global_notifier(self) -> None:
         """Slack or Teams from the flagger HelmRelease's values, as Flagger's chart passes them as flags."""
@@ -301,6 +306,11 @@ class LocalRuntime:
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(kind, namespace, name)
 
+    async def _on_service(self, namespace: str, name: str, workload: str | None) -> None:
+        mesh = self.mesh.without_service(namespace, name)
+        self.mesh = mesh if workload is None else mesh.with_service(Service(namespace, name, workload))
+        await self.router.update_mesh(self.mesh)
+
     async def _on_endpoints(self, namespace: str, workload: str, ports: list[int]) -> None:
         self.mesh = self.mesh.with_workload(Workload(namespace, workload, tuple(Endpoint(p) for p in ports)))
         await self.router.update_mesh(self.mesh)
@@ -323,7 +333,10 @@ class LocalRuntime:
     def deployment_status(self, namespace: str, name: str) -> dict[str, Any]:
         mine = [p for p in self.workloads.processes() if (p["namespace"], p["workload"]) == (namespace, name)]
         ready = sum(1 for p in mine if p.get("ready"))
-        return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine), "availableReplicas": ready}
+        restarts = sum(int(p.get("restarts") or 0) for p in mine)  # not Kubernetes': its pods' RESTARTS, summed
+        available = sum(1 for p in mine if p.get("available"))
+        return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": len(mine),
+                "availableReplicas": available, "restarts": restarts}  # fmt: skip
 
     def deployments(self, namespace: str | None) -> list[dict[str, Any]]:
         return snapshot.deployments(self.objects, namespace, self.deployment_status)

@@ -5,17 +5,18 @@ runs a copy of the target's pod template taken at initialization and at each pro
 tracked ConfigMaps and Secrets), and ``backend`` (the canary) runs the target's current template at the
 replicas the engine asked for. Each replica is a process on its own loopback port (``replicas``); containers
 become host commands through the image catalog (``images``). The primary's copy and the canary's scale are kept
-in ``workloads/<namespace>/<target>.json`` under the state directory, so a restarted runtime brings back the
-same primary: in Kubernetes they would be objects in the cluster.
+in ``workloads/<namespace>/<target>.json`` under the state directory (``targetstate``), so a restarted runtime
+brings back the same primary: in Kubernetes they would be objects in the cluster.
+
+A Deployment no Canary targets runs as itself (``run_deployment``, driven by ``local/deployments.py``): the same
+replica set a Canary later takes over as its target, so a Deployment that gains a Canary keeps its processes
+(the canary's initialization adds the primary, and the engine scales the target to zero) and nothing runs twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ import httpx
 
 from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
-from canaryflow.local import images, pod, podspec
+from canaryflow.local import images, pod, podspec, targetstate, volumes
 from canaryflow.local.pod import ProcessSpec
-from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet
+from canaryflow.local.replicas import Context, Desired, EndpointsCallback, ReplicaSet, replica_logs
 from canaryflow.workloads import revision
 from canaryflow.workloads.base import WorkloadError
 
@@ -33,9 +34,8 @@ __all__ = ["Lookup", "ProcessWorkloads", "WorkloadsConfig"]
 
 #: ``(kind, namespace, name)`` → the stored object (``Deployment``, ``ConfigMap``, ``Secret``,
 #: ``HorizontalPodAutoscaler``), or None.
-Lookup = Callable[[str, str, str], Mapping[str, Any] | None]
+Lookup = targetstate.Lookup
 _KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
-_COPIED_FIELDS = ("data", "binaryData", "stringData", "type")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,12 +67,13 @@ class ProcessWorkloads:
         self._client = httpx.AsyncClient(trust_env=False)
         self._context = Context(config.state_dir / "logs", self._client, config.on_endpoints)
         self._targets: dict[str, _Target] = {}
+        self._sets: dict[str, ReplicaSet] = {}  # every workload by namespace/name, a target's or a plain one's
 
     # -- the Workload Protocol ----------------------------------------------------------------------------------
     async def initialize(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
         if target.state["primary"] is None:
-            target.state["primary"] = self._copy(canary, deployment, self._replicas(canary, deployment))
+            target.state["primary"] = self._copy(canary, deployment)
             self._save(target)
         self._run_primary(target)
         self._follow(canary, target, deployment)
@@ -103,7 +104,7 @@ class ProcessWorkloads:
 
     async def scale_canary_up(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        target.state["canaryReplicas"] = self._from_zero(canary, deployment, target)
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -122,7 +123,7 @@ class ProcessWorkloads:
         previous = target.state["primary"]
         replicas = podspec.replicas(deployment)
         if canary.spec.autoscaler_ref is not None or replicas is None:  # an autoscaler owns the primary's scale
-            replicas = previous["replicas"] if previous else self._replicas(canary, deployment)
+            replicas = previous["replicas"] if previous else None
         target.state["primary"] = self._copy(canary, deployment, replicas)
         self._save(target)
         self._run_primary(target)
@@ -130,7 +131,7 @@ class ProcessWorkloads:
     async def finalize(self, canary: Canary) -> None:
         """Revert on deletion: the target runs at its own replicas again."""
         target, deployment = self._target(canary), self._deployment(canary)
-        target.state["canaryReplicas"] = self._scale_from_zero(canary, deployment, target)
+        target.state["canaryReplicas"] = self._from_zero(canary, deployment, target)
         self._save(target)
         self._follow(canary, target, deployment)
 
@@ -143,35 +144,59 @@ class ProcessWorkloads:
         target.primary.apply(Desired("", 0, _nothing))
         await target.primary.converged()
 
+    def run_deployment(self, namespace: str, name: str) -> None:
+        """Run a Deployment no Canary targets as itself, as a Deployment controller would (at ``spec.replicas``,
+        or the scale a deleted Canary left it at); ``WorkloadError`` when its template cannot run here."""
+        workload = self._set(namespace, name)
+        deployment = self.config.lookup("Deployment", namespace, name)
+        if deployment is None:
+            self._forget_scale(namespace, name)
+            workload.apply(Desired("", 0, _nothing))
+            return
+        target = self._targets.get(f"{namespace}/{name}")
+        state = target.state if target is not None else targetstate.load(self.config.state_dir, namespace, name)
+        replicas = state["canaryReplicas"] if state["canaryReplicas"] is not None else podspec.replicas(deployment)
+        live = self._live(namespace)
+        try:
+            template, configs = podspec.template_of(deployment), podspec.tracked(deployment, live)
+            count, min_ready = 1 if replicas is None else replicas, podspec.min_ready_seconds(deployment)
+            desired = self._desired(namespace, name, template, configs, count, live, min_ready)
+        except (images.ImageError, podspec.PodError, ValueError) as exc:
+            raise WorkloadError(f"deployment {namespace}/{name}: {exc}") from exc
+        workload.apply(desired)
+
+    def _forget_scale(self, namespace: str, name: str) -> None:
+        """A deleted Deployment: what a Canary left of it goes too (unless a Canary still has its primary)."""
+        target = self._targets.get(f"{namespace}/{name}")
+        if target is not None and target.state["primary"] is not None:
+            return
+        self._targets.pop(f"{namespace}/{name}", None)
+        targetstate.forget(self.config.state_dir, namespace, name)
+
     def processes(self) -> list[dict[str, Any]]:
         """Every replica process, for ``canaryflow status``."""
         out = []
-        for target in self._targets.values():
-            for workload in (target.primary, target.canary):
-                for r in sorted(workload.replicas, key=lambda r: r.index):
-                    out.append({
-                        "name": r.name, "namespace": target.namespace, "workload": workload.name,
+        for workload in self._sets.values():
+            for r in sorted(workload.replicas, key=lambda r: r.index):
+                out.append({
+                        "name": r.name, "namespace": workload.namespace, "workload": workload.name,
                         "replica": r.index, "pid": r.process.pid, "port": r.port, "ready": r.ready,
                         "restarts": r.process.restarts, "version": r.spec.version, "revision": r.revision,
+                        "available": workload.available([r]) == 1,
                     })  # fmt: skip
         return out
 
     def logs(self, namespace: str, workload: str, lines: int = 50) -> str:
         """The last ``lines`` of each replica's log of ``workload`` (``backend`` or ``backend-primary``)."""
-        paths = sorted((self.config.state_dir / "logs" / namespace).glob(f"{workload}-[0-9]*.log"))
-        if not paths:
+        text = replica_logs(self._context.logs, namespace, workload, lines)
+        if text is None:
             raise WorkloadError(f"deployment {namespace}/{workload} has no logs")
-        parts = []
-        for path in paths:
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"==> {path.stem} <==\n" + "\n".join(text))
-        return "\n\n".join(parts)
+        return text
 
     async def close(self) -> None:
         """Stop every process (by PID, through its supervisor) and the probes' client."""
-        for target in self._targets.values():
-            await target.canary.close()
-            await target.primary.close()
+        for workload in self._sets.values():
+            await workload.close()
         await self._client.aclose()
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -182,15 +207,17 @@ class ProcessWorkloads:
         key = f"{namespace}/{name}"
         target = self._targets.get(key)
         if target is None:
-            state = {"primary": None, "canaryReplicas": None}
-            path = self._state_path(namespace, name)
-            if path.exists():
-                state |= json.loads(path.read_text())
-            primary = ReplicaSet(namespace, f"{name}-primary", self._context)
+            state = targetstate.load(self.config.state_dir, namespace, name)
             target = self._targets[key] = _Target(
-                namespace, name, primary, ReplicaSet(namespace, name, self._context), state
+                namespace, name, self._set(namespace, f"{name}-primary"), self._set(namespace, name), state
             )
         return target
+
+    def _set(self, namespace: str, name: str) -> ReplicaSet:
+        key = f"{namespace}/{name}"
+        if key not in self._sets:
+            self._sets[key] = ReplicaSet(namespace, name, self._context)
+        return self._sets[key]
 
     def _deployment(self, canary: Canary) -> Mapping[str, Any]:
         namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
@@ -202,11 +229,10 @@ class ProcessWorkloads:
     def _live(self, namespace: str) -> podspec.ConfigSource:
         return lambda kind, name: self.config.lookup(_KINDS[kind], namespace, name)
 
-    def _copy(self, canary: Canary, deployment: Mapping[str, Any], replicas: int) -> dict[str, Any]:
-        """What the primary runs: the template and the tracked configs' data as they are now."""
-        configs = podspec.tracked(deployment, self._live(canary.metadata.namespace))
-        copies = {key: {f: obj[f] for f in _COPIED_FIELDS if f in obj} for key, obj in configs.items()}
-        return {"template": podspec.template_of(deployment), "configs": copies, "replicas": replicas}
+    def _copy(self, canary: Canary, deployment: Mapping[str, Any], replicas: int | None = None) -> dict[str, Any]:
+        if replicas is None:
+            replicas = targetstate.own_replicas(self.config.lookup, canary, deployment)
+        return targetstate.primary_copy(deployment, self._live(canary.metadata.namespace), replicas)
 
     def _run_primary(self, target: _Target) -> None:
         copy = target.state["primary"]
@@ -218,7 +244,11 @@ class ProcessWorkloads:
             return copies[key] if key in copies else live(kind, name)  # untracked configs are shared, as in Flagger
 
         try:
-            target.primary.apply(self._desired(target, copy["template"], copies, copy["replicas"], source))
+            template, replicas, min_ready = copy["template"], copy["replicas"], copy.get("minReadySeconds", 0)
+            desired = self._desired(
+                target.namespace, target.primary.name, template, copies, replicas, source, min_ready
+            )
+            target.primary.apply(desired)
         except (images.ImageError, podspec.PodError, ValueError) as exc:
             raise WorkloadError(f"{target.primary.name}: {exc}") from exc
 
@@ -226,12 +256,14 @@ class ProcessWorkloads:
         """Keep the canary's processes on the target's current template and configs (a Deployment's rollout)."""
         replicas = target.state["canaryReplicas"]
         if replicas is None:  # not scaled by the engine yet: the target's own scale
-            replicas = self._replicas(canary, deployment)
+            replicas = targetstate.own_replicas(self.config.lookup, canary, deployment)
         live = self._live(target.namespace)
         template = podspec.template_of(deployment)
         try:
             configs = podspec.tracked(deployment, live)
-            desired = self._desired(target, template, configs, replicas, live)
+            desired = self._desired(
+                target.namespace, target.name, template, configs, replicas, live, podspec.min_ready_seconds(deployment)
+            )
         except (images.ImageError, ValueError) as exc:
             target.canary_problem = (str(exc), False)  # the same template will never run: no use waiting
             return
@@ -242,47 +274,26 @@ class ProcessWorkloads:
         target.canary.apply(desired)
 
     def _desired(
-        self, target: _Target, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
-        source: podspec.ConfigSource,
+        self, namespace: str, name: str, template: Mapping[str, Any], configs: Mapping[str, Any], replicas: int,
+        source: podspec.ConfigSource, min_ready_seconds: int,
     ) -> Desired:  # fmt: skip
-        sums = sorted(f"{key}={podspec.checksum(key.split('/')[0], obj)}" for key, obj in configs.items())
-        rollout = hashlib.sha256(" ".join([podspec.spec_hash(template), *sums]).encode()).hexdigest()[:10]
+        rollout = targetstate.rollout_hash(template, configs)
+        c = self.config
+        volumes_dir = c.state_dir / "volumes" / namespace
         make = pod.builder(
-            pod.Blueprint(target.namespace, template, source, self.config.extra_env, self._bin, self.config.time_scale)
+            pod.Blueprint(namespace, template, source, c.extra_env, self._bin, c.time_scale, volumes_dir)
         )
         if replicas > 0:
-            make(f"{target.name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
-        return Desired(rollout, replicas, make)
+            check = make(f"{name}-{rollout}-check", 0)  # fail here, with the reason, rather than in a replica
+            if check.volume_dir is not None:
+                volumes.remove(check.volume_dir)
+        return Desired(rollout, replicas, make, min_ready_seconds * self.config.time_scale)
 
-    def _replicas(self, canary: Canary, deployment: Mapping[str, Any]) -> int:
-        """The target's own scale: ``spec.replicas``, else its autoscaler's minimum, else 1."""
-        replicas = podspec.replicas(deployment)
-        return replicas if replicas is not None else max(1, self._autoscaler_min(canary))
-
-    def _scale_from_zero(self, canary: Canary, deployment: Mapping[str, Any], target: _Target) -> int:
-        """Flagger's ScaleFromZero: the target's replicas if > 0, else the primary's, else the HPA's min if > 1."""
-        replicas = podspec.replicas(deployment) or 0
-        primary = target.state["primary"]
-        if replicas <= 0 and primary is not None:
-            replicas = int(primary["replicas"])
-        return replicas if replicas > 0 else max(1, self._autoscaler_min(canary))
-
-    def _autoscaler_min(self, canary: Canary) -> int:
-        ref = canary.spec.autoscaler_ref
-        if ref is None or ref.kind != "HorizontalPodAutoscaler":
-            return 1
-        hpa = self.config.lookup("HorizontalPodAutoscaler", canary.metadata.namespace, ref.name) or {}
-        return int((hpa.get("spec") or {}).get("minReplicas") or 1)
-
-    def _state_path(self, namespace: str, name: str) -> Path:
-        return self.config.state_dir / "workloads" / namespace / f"{name}.json"
+    def _from_zero(self, canary: Canary, deployment: Mapping[str, Any], target: _Target) -> int:
+        return targetstate.scale_from_zero(self.config.lookup, canary, deployment, target.state)
 
     def _save(self, target: _Target) -> None:
-        path = self._state_path(target.namespace, target.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(target.state, sort_keys=True))
-        os.replace(tmp, path)  # a crash leaves the old copy or the new one, never half of one
+        targetstate.save(self.config.state_dir, target.namespace, target.name, target.state)
 
 
 def _threshold(value: int | None) -> int:
