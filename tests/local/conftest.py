@@ -14,7 +14,9 @@ import yaml
 from canaryflow.api.canary import Canary
 from canaryflow.local.envoy import EnvoyProcess
 from canaryflow.local.procs import free_port
+from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
 from canaryflow.routing.envoy import Endpoint, EnvoyAdmin, EnvoyRouter, Gateway, Mesh, Workload, XdsFiles
+from tests.local.test_workloads import TIME_SCALE, Cluster, alive
 from tests.local.upstreams import ProxyConnection, Upstream
 
 WORKLOADS = ("backend-primary", "backend", "frontend-primary", "frontend")
@@ -91,3 +93,17 @@ async def dataplane(tmp_path: Path) -> AsyncIterator[DataPlane]:
         await router.aclose()
         for upstream in upstreams.values():
             await upstream.stop()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloads]]:
+    """Workloads as processes over an in-memory cluster (the tests' Deployments, ConfigMaps and endpoints); every
+    process they started is gone once the test ends."""
+    cluster = Cluster()
+    workloads = ProcessWorkloads(WorkloadsConfig(tmp_path, cluster.lookup, cluster.on_endpoints, time_scale=TIME_SCALE))
+    try:
+        yield cluster, workloads
+    finally:
+        started = [p["pid"] for p in workloads.processes() if p["pid"]]
+        await workloads.close()
+        assert not [pid for pid in started if alive(pid)]

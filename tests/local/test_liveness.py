@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
-from tests.local.test_workloads import TIME_SCALE, Cluster, alive, backend
+from canaryflow.local.workloads import ProcessWorkloads
+from tests.local.test_workloads import Cluster, alive, backend
 from tests.polling import until
 
 FAST = {"initialDelaySeconds": 0, "periodSeconds": 1, "failureThreshold": 2}  # 0.1 s apart at TIME_SCALE
@@ -18,18 +16,6 @@ FAILING = {
     "tcpSocket": {"tcpSocket": {"port": 1}},  # nothing listens there
     "exec": {"exec": {"command": ["podcli", "check", "http", "localhost:9898/status/503"]}},
 }
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloads]]:
-    cluster = Cluster()
-    workloads = ProcessWorkloads(WorkloadsConfig(tmp_path, cluster.lookup, cluster.on_endpoints, time_scale=TIME_SCALE))
-    try:
-        yield cluster, workloads
-    finally:
-        started = [p["pid"] for p in workloads.processes() if p["pid"]]
-        await workloads.close()
-        assert not [pid for pid in started if alive(pid)]
 
 
 def with_liveness(probe: dict[str, Any]) -> dict[str, Any]:

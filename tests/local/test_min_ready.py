@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from canaryflow.engine.effects import Readiness
-from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
-from tests.local.test_workloads import CANARY, TIME_SCALE, Cluster, alive, backend, pids, ready
+from canaryflow.local.workloads import ProcessWorkloads
+from tests.local.test_workloads import CANARY, Cluster, alive, backend, pids, ready
 from tests.polling import until
 
 A_MINUTE = 600  # seconds in the manifest: a minute at TIME_SCALE, far longer than any test step
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloads]]:
-    cluster = Cluster()
-    workloads = ProcessWorkloads(WorkloadsConfig(tmp_path, cluster.lookup, cluster.on_endpoints, time_scale=TIME_SCALE))
-    try:
-        yield cluster, workloads
-    finally:
-        started = [p["pid"] for p in workloads.processes() if p["pid"]]
-        await workloads.close()
-        assert not [pid for pid in started if alive(pid)]
 
 
 def min_ready(seconds: int, tag: str = "6.1.0") -> dict[str, Any]:

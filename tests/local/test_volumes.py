@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import base64
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
+from canaryflow.local.workloads import ProcessWorkloads
 from canaryflow.workloads.base import WorkloadError
-from tests.local.test_workloads import TIME_SCALE, Cluster, alive, backend, configmap
+from tests.local.test_workloads import Cluster, alive, backend, configmap
 from tests.polling import until
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloads]]:
-    cluster = Cluster()
-    workloads = ProcessWorkloads(WorkloadsConfig(tmp_path, cluster.lookup, cluster.on_endpoints, time_scale=TIME_SCALE))
-    try:
-        yield cluster, workloads
-    finally:
-        started = [p["pid"] for p in workloads.processes() if p["pid"]]
-        await workloads.close()
-        assert not [pid for pid in started if alive(pid)]
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,6 @@ class Cluster:
         port = self.endpoints[f"prod/{workload}"][0]
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
             return await client.get(f"http://127.0.0.1:{port}{path}")
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, ProcessWorkloads]]:
-    cluster = Cluster()
-    config = WorkloadsConfig(tmp_path, cluster.lookup, cluster.on_endpoints, time_scale=TIME_SCALE)
-    workloads = ProcessWorkloads(config)
-    try:
-        yield cluster, workloads
-    finally:
-        pids = [p["pid"] for p in workloads.processes() if p["pid"]]
-        await workloads.close()
-        assert not [pid for pid in pids if alive(pid)]
 
 
 def ready(readiness: Callable[[Canary], Any]) -> Callable[[], Any]:

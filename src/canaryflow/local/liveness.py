@@ -52,7 +52,7 @@ class Liveness:
                 continue
             if self.process.restarts != seen:  # a (re)started process: its initial delay applies again
                 seen, failures, passed = self.process.restarts, 0, False
-                if not await self._nap(timing.initial_delay):
+                if not await self.process.nap(timing.initial_delay):
                     continue
             try:
                 problem = await self.probe.check(client, self.env)
@@ -65,7 +65,7 @@ class Liveness:
                 await self._restart(problem, failures)
                 failures = 0
                 continue
-            await self._nap(timing.period)
+            await self.process.nap(timing.period)
 
     async def _restart(self, problem: str, failures: int) -> None:
         self.last_failure = problem
@@ -78,13 +78,3 @@ class Liveness:
         except OSError:
             pass
         await self.process.kill_child(GRACE)
-
-    async def _nap(self, seconds: float) -> bool:
-        """Sleep, waking early (and answering False) if the process stops."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while loop.time() < deadline:
-            if not self.process.running:
-                return False
-            await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
-        return self.process.running

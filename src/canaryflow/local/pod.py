@@ -175,7 +175,7 @@ class Replica:
             if self.process.restarts != seen:  # a (re)started process: its initial delay applies again
                 seen, ever_ready, successes, failures = self.process.restarts, False, 0, 0
                 self._set(False, "starting", changed)
-                if not await self._nap(timing.initial_delay):
+                if not await self.process.nap(timing.initial_delay):
                     continue
             try:
                 problem = await self.spec.probe.check(client, self.spec.probe_env)
@@ -191,17 +191,7 @@ class Replica:
                 self.problem = problem
                 if failures >= timing.failure_threshold or not ever_ready:
                     self._set(False, problem, changed)
-            await self._nap(timing.period if ever_ready else min(timing.period, STARTUP_PERIOD))
-
-    async def _nap(self, seconds: float) -> bool:
-        """Sleep, waking early (and answering False) if the process stops."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while loop.time() < deadline:
-            if not self.process.running:
-                return False
-            await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
-        return self.process.running
+            await self.process.nap(timing.period if ever_ready else min(timing.period, STARTUP_PERIOD))
 
     def available(self, min_ready: float, now: float) -> bool:
         """Ready for at least ``min_ready`` seconds (a Deployment's ``minReadySeconds``), as Kubernetes counts

@@ -21,6 +21,8 @@ from canaryflow.clock.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 _POLL = 0.02
+#: How often a probe's sleep looks whether its process still runs.
+_NAP = 0.05
 _STABLE = 10.0  # a process that ran this long before exiting crashed once, not in a loop
 
 
@@ -90,6 +92,16 @@ class Supervised:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    async def nap(self, seconds: float) -> bool:
+        """Sleep ``seconds``, waking early (and answering False) if the process stops; True if it still runs."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if not self.running:
+                return False
+            await asyncio.sleep(min(_NAP, max(0.0, deadline - loop.time())))
+        return self.running
+
     @property
     def returncode(self) -> int | None:
         """The exit status of the current child while it is down (before its restart), else None."""
@@ -121,30 +133,12 @@ class Supervised:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await _end(self._process, grace)
 
     async def kill_child(self, grace: float = 5.0) -> None:
         """End the current child by PID (SIGTERM, then SIGKILL after ``grace`` seconds) and leave it to the
         supervisor to start again, counted in ``restarts``: what the kubelet does when a liveness probe fails."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await _end(self._process, grace)
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -188,3 +182,16 @@ class Supervised:
                 await asyncio.sleep(self._max_backoff)
                 continue
             self.restarts += 1
+
+
+async def _end(process: asyncio.subprocess.Process | None, grace: float) -> None:
+    """SIGTERM ``process`` (by PID), then SIGKILL after ``grace`` seconds; nothing when it has already ended."""
+    if process is None or process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(grace):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
