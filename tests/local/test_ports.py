@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-from canaryflow.local.procs import port_is_free
+from canaryflow.local.procs import free_port, port_is_free
 
 
 def served_once() -> int:
@@ -39,3 +40,15 @@ def test_a_port_something_listens_on_is_taken() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         assert not port_is_free(listener.getsockname()[1])
+
+
+def test_ports_handed_to_processes_are_outside_the_range_outgoing_connections_take() -> None:
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(20_000 <= port < max(ephemeral, 21_000) for port in ports), sorted(ports)
+    assert all(port_is_free(port) for port in ports)
+    # An outgoing connection's local port comes from the ephemeral range: never one free_port() hands out.
+    listener = socket.create_server(("127.0.0.1", 0))
+    with socket.create_connection(listener.getsockname()) as client:
+        assert client.getsockname()[1] >= ephemeral
+    listener.close()

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import random
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,11 +32,34 @@ class ProcessError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's ephemeral range.
+
+    The port is handed to a process that binds it a moment later. A port from ``bind(0)`` comes from the ephemeral
+    range, where every outgoing connection (``hey``, Envoy's upstreams, Prometheus' scrapes) takes its local port:
+    under load one of them could take it in that moment, and the replica would fail to listen, or its readiness
+    probe would reach someone else. Below that range only listeners that chose the port themselves compete."""
+    first = _ephemeral_start()
+    for _ in range(64):
+        port = _random.randrange(_LOWEST, first)
+        if port_is_free(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded machine: any free port
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        found: int = s.getsockname()[1]
+        return found
+
+
+#: Where the runtime's ports start (above the registered ports most services use).
+_LOWEST = 20_000
+_random = random.SystemRandom()
+
+
+def _ephemeral_start() -> int:
+    try:
+        start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        start = 32_768  # Linux's default
+    return max(start, _LOWEST + 1_000)
 
 
 def port_is_free(port: int) -> bool:
