@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from canaryflow.clock.backoff import Backoff
+from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.kube.client import KubeApi, Retry
+from canaryflow.kube.gitops.wiring import follow, kube_gitops
 from tests.clocks import InstantClock
 from tests.kube.emulator import RunningEmulator
 
@@ -27,3 +32,17 @@ async def kube_api(kube_emulator: RunningEmulator) -> AsyncIterator[KubeApi]:
         yield api
     finally:
         await api.close()
+
+
+@pytest.fixture
+async def gitops_controller(kube_api: KubeApi, tmp_path: Path) -> AsyncIterator[GitOpsController]:
+    """The GitOps controller over ``kube_api``, following its watches, on a time scale of 1/100."""
+    controller = kube_gitops(kube_api, tmp_path / "gitops", timing=Timing(scale=0.01))
+    following = asyncio.create_task(follow(kube_api, controller))
+    try:
+        yield controller
+    finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+        await controller.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from canaryflow.clock import FakeClock
-from canaryflow.gitops.controller.loop import GitOpsController, Timing
+from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.kube.client import CONFIGMAP, DEPLOYMENT, EVENT, NAMESPACE, SECRET, Kind, KubeApi
 from canaryflow.kube.gitops.events import KubeFluxEvents
@@ -158,19 +157,6 @@ def daemon(tmp_path: Path, repo: Repo) -> Any:
         yield running
 
 
-@pytest.fixture
-async def controller(kube_api: KubeApi, tmp_path: Path) -> AsyncIterator[GitOpsController]:
-    controller = kube_gitops(kube_api, tmp_path / "gitops", timing=Timing(scale=0.01))
-    following = asyncio.create_task(follow(kube_api, controller))
-    try:
-        yield controller
-    finally:
-        following.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await following
-        await controller.close()
-
-
 async def applied_revision(kube_api: KubeApi) -> str | None:
     live = await kube_api.get(KUSTOMIZATION, "flux-system", "apps")
     status = (live or {}).get("status") or {}
@@ -180,7 +166,7 @@ async def applied_revision(kube_api: KubeApi) -> str | None:
 
 async def test_a_git_repository_is_applied_to_the_cluster(
     kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon,
-    controller: GitOpsController,
+    gitops_controller: GitOpsController,
 ) -> None:  # fmt: skip
     await kube_api.create(GITREPOSITORY, git_repository(daemon.url("fleet")))
     await kube_api.create(KUSTOMIZATION, kustomization())
@@ -234,7 +220,7 @@ async def test_a_git_repository_is_applied_to_the_cluster(
 
     # a reconcile of the same revision only dry-runs
     before = len(kube_emulator.requests)
-    await controller.reconcile(APPS, timeout=30)
+    await gitops_controller.reconcile(APPS, timeout=30)
     after = kube_emulator.requests[before:]
     assert [r for r in after if r.content_type == "application/apply-patch+yaml" and r.query.get("dryRun") != "All"] \
         == []  # fmt: skip
@@ -242,14 +228,14 @@ async def test_a_git_repository_is_applied_to_the_cluster(
 
     # drift is reverted at the next reconcile
     await kube_api.patch(CONFIGMAP, "prod", "ui", {"data": {"colour": "red"}})
-    await controller.reconcile(APPS, timeout=30)
+    await gitops_controller.reconcile(APPS, timeout=30)
     ui_live = await kube_api.get(CONFIGMAP, "prod", "ui")
     assert ui_live is not None and ui_live["data"] == {"colour": "blue"}
 
     # a commit that changes one object and removes another: applied, and the removed one pruned
     files: dict[str, str | None] = {**manifests(colour="green"), "apps/prod/backend.yaml": None}
     sha = repo.commit(files)
-    await controller.reconcile(REPO, timeout=30)
+    await gitops_controller.reconcile(REPO, timeout=30)
 
     async def new_revision() -> bool:
         return await applied_revision(kube_api) == f"master@sha1:{sha}"
@@ -263,7 +249,7 @@ async def test_a_git_repository_is_applied_to_the_cluster(
 
 async def test_a_revision_the_api_server_refuses_applies_nothing(
     kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon,
-    controller: GitOpsController,
+    gitops_controller: GitOpsController,
 ) -> None:  # fmt: skip
     await kube_api.create(GITREPOSITORY, git_repository(daemon.url("fleet")))
     await kube_api.create(KUSTOMIZATION, kustomization())
@@ -277,7 +263,7 @@ async def test_a_revision_the_api_server_refuses_applies_nothing(
            "labels": {"tier": "front end"}}}  # fmt: skip
     sha = repo.commit({**manifests(colour="green"), "apps/prod/bad.yaml": yaml.safe_dump(bad)})
     before = len(kube_emulator.requests)
-    await controller.reconcile(REPO, timeout=30)
+    await gitops_controller.reconcile(REPO, timeout=30)
 
     async def failed() -> bool:
         live = await kube_api.get(KUSTOMIZATION, "flux-system", "apps")

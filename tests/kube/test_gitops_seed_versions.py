@@ -5,18 +5,13 @@ waiting for it, as Flux reports them; the first fails on the seed's HelmReleases
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from canaryflow.gitops.controller.loop import GitOpsController, Timing
+from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.kube.client import CONFIGMAP, Kind, KubeApi
-from canaryflow.kube.gitops.wiring import follow, kube_gitops
 from tests.gitops.gitserver import GitHttpServer, RepoDir
 from tests.kube.schemas import validate
 from tests.polling import until
@@ -34,21 +29,8 @@ def cluster_objects() -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.fixture
-async def controller(kube_api: KubeApi, tmp_path: Path) -> AsyncIterator[GitOpsController]:
-    controller = kube_gitops(kube_api, tmp_path / "gitops", timing=Timing(scale=0.01))
-    following = asyncio.create_task(follow(kube_api, controller))
-    try:
-        yield controller
-    finally:
-        following.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await following
-        await controller.close()
-
-
 async def test_the_seeds_v1beta2_kustomizations_are_reconciled(
-    kube_api: KubeApi, tmp_path: Path, controller: GitOpsController
+    kube_api: KubeApi, tmp_path: Path, gitops_controller: GitOpsController
 ) -> None:
     files = {str(p.relative_to(SEED)): p.read_text() for p in SEED.rglob("*.yaml")}
     repos = RepoDir(tmp_path / "repos")

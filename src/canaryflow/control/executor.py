@@ -139,9 +139,9 @@ class Executor:
     async def _tick(self, canary: Canary, interval: float, watch: Watch) -> engine.TickResult | None:
         key = canary.key
         store = self.a.store
-        stored = await self._store_call(canary, watch, "StatusStore.load", store.load(key))
+        stored = await self._own_call(canary, watch, "StatusStore.load", store.load(key))
         status = stored.status if stored else CanaryStatus()
-        operation = await self._store_call(canary, watch, "StatusStore.pending", store.pending(key))
+        operation = await self._own_call(canary, watch, "StatusStore.pending", store.pending(key))
         started = time.perf_counter()
         steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings, interval))
         try:
@@ -156,18 +156,19 @@ class Executor:
         if outcome.status != status:
             saving = store.save(key, outcome.status, stored.version if stored else None)
             try:
-                await self._store_call(canary, watch, "StatusStore.save", saving)
+                await self._own_call(canary, watch, "StatusStore.save", saving)
             except Conflict as conflict:
                 log.warning("%s: status not saved: %s", key, conflict)
                 return None
         if outcome.operation_done and operation is not None:
-            await self._store_call(canary, watch, "StatusStore.clear", store.clear(key, operation))
+            await self._own_call(canary, watch, "StatusStore.clear", store.clear(key, operation))
         seconds = time.perf_counter() - started if outcome.analysed else None
         self.a.recorder.observe(canary, status.phase, outcome.status, seconds)
         return outcome
 
-    async def _store_call(self, canary: Canary, watch: Watch, call: str, awaitable: Awaitable[T]) -> T:
-        """A store call of the tick itself, under the call deadline (its other errors propagate as before)."""
+    async def _own_call(self, canary: Canary, watch: Watch, call: str, awaitable: Awaitable[T]) -> T:
+        """A call the tick makes itself, not for an effect (the store; the runtime's report of an abandoned tick),
+        under the call deadline; its other errors propagate as before."""
         watch.begin(call, self.a.deadlines.call)
         try:
             result = await awaitable
@@ -186,7 +187,7 @@ class Executor:
         except (EffectFailed, Expired) as failure:
             log.warning("%s: %s (the warning event was not recorded either: %s)", canary.key, message, failure)
         try:
-            await self._store_call(canary, watch, "abandoned", self.abandoned(canary, message))
+            await self._own_call(canary, watch, "abandoned", self.abandoned(canary, message))
         except Exception:  # a runtime's report of an abandoned tick is best effort
             log.warning("%s: could not report the abandoned tick", canary.key, exc_info=True)
 

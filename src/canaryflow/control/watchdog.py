@@ -68,7 +68,7 @@ class Watch:
         """A new budget (for what a tick does after it was abandoned: its warning event)."""
         self.budget, self.started, self.over_budget = seconds, math.inf, False
 
-    def _look(self, now: float) -> bool:
+    def overdue(self, now: float) -> bool:
         """Whether the tick is overdue, as seen at ``now``."""
         if not isinstance(self.budget, float):
             self.budget = self.budget()
@@ -105,7 +105,7 @@ class Watchdog:
     def _look(self, loop: asyncio.AbstractEventLoop, period: Callable[[], float]) -> None:
         now = loop.time()
         for watch in self._watches:
-            if not watch.fired and watch._look(now):
+            if not watch.fired and watch.overdue(now):
                 watch.fired = True
                 watch.task.cancel()
         self._timer = loop.call_later(period(), self._look, loop, period) if self._watches else None
