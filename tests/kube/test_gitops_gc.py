@@ -26,7 +26,6 @@ from tests.kube.test_gitops_controller import (
 )
 
 # the fixtures, by name
-from tests.kube.test_gitops_controller import controller as controller
 from tests.kube.test_gitops_controller import daemon as daemon
 from tests.kube.test_gitops_controller import repo as repo
 from tests.polling import until, wait_for
@@ -58,7 +57,7 @@ async def gone(kube_api: KubeApi) -> None:
 
 async def test_a_deleted_pruning_kustomization_collects_its_inventory_then_goes(
     kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon,
-    controller: GitOpsController,
+    gitops_controller: GitOpsController,
 ) -> None:  # fmt: skip
     await follow_until_applied(kube_api, daemon, repo, prune=True)
     # the Namespace is protected (else the API server would delete everything in it); an object never applied,
@@ -85,7 +84,7 @@ async def test_a_deleted_pruning_kustomization_collects_its_inventory_then_goes(
     assert await kube_api.get(CONFIGMAP, "prod", "ui") is None
     assert await kube_api.get(CONFIGMAP, "prod", "by-hand") is not None
     assert await kube_api.get(NAMESPACE, None, "prod") is not None
-    assert APPS not in controller.keys
+    assert APPS not in gitops_controller.keys
     events = [e for e in await kube_api.list(EVENT, "flux-system") if e["reason"] == "GarbageCollectionSucceeded"]
     assert len(events) == 1 and events[0]["type"] == "Normal"
     assert events[0]["message"].splitlines() == [
@@ -94,7 +93,7 @@ async def test_a_deleted_pruning_kustomization_collects_its_inventory_then_goes(
 
 async def test_a_failed_delete_keeps_the_finalizer_until_a_retry_succeeds(
     kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon,
-    controller: GitOpsController,
+    gitops_controller: GitOpsController,
 ) -> None:  # fmt: skip
     await follow_until_applied(kube_api, daemon, repo, prune=True)
     service = "/api/v1/namespaces/prod/services/backend"
@@ -125,7 +124,7 @@ async def test_a_failed_delete_keeps_the_finalizer_until_a_retry_succeeds(
 
 async def test_a_deleted_kustomization_without_prune_leaves_everything(
     kube_api: KubeApi, kube_emulator: RunningEmulator, repo: Repo, daemon: GitDaemon,
-    controller: GitOpsController,
+    gitops_controller: GitOpsController,
 ) -> None:  # fmt: skip
     await follow_until_applied(kube_api, daemon, repo, prune=False)
     before = len(kube_emulator.requests)
