@@ -35,6 +35,7 @@ from canaryflow.kube.client import (
     Conflict,
     Kind,
     KubeApi,
+    Retry,
 )
 from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 from tests.kube import schemas
@@ -184,13 +185,15 @@ async def operator(
     priority: int | None = None,
     namespaces: tuple[str, ...] = (),
     options: Mapping[str, Any] | None = None,
+    retry: Retry | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[OperatorRuntime]:
     """An operator (its own API client, kopf in this loop, real Kube adapters) until the block ends; ``options``
-    are more OperatorOptions (the command's flags), ``kwargs`` adapters to use instead of the real ones."""
+    are more OperatorOptions (the command's flags), ``retry`` its client's retry policy (the client's default
+    when None), ``kwargs`` adapters to use instead of the real ones."""
     chosen = OperatorOptions(namespaces=namespaces, peering=peering, listen="127.0.0.1:0", server=url,
                              priority=priority, timing=FAST, **(options or {}))  # fmt: skip
-    api = KubeApi.for_url(url)
+    api = KubeApi.for_url(url, retry=retry)
     runtime = OperatorRuntime(chosen, api=api, metrics=metrics or FixedMetrics(), hooks=hooks or MemoryHookRunner(),
                               **kwargs)  # fmt: skip
     fast(runtime)
@@ -203,7 +206,8 @@ async def operator(
     finally:
         stop.set()
         try:
-            await asyncio.wait_for(task, 30)
+            async with asyncio.timeout(30):
+                await task
         finally:
             await runtime.stop()
             await api.close()

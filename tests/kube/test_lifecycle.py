@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from canaryflow.kube.client import CANARY, DEPLOYMENT, DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE
+from canaryflow.clock.backoff import Backoff
+from canaryflow.kube.client import CANARY, DEPLOYMENT, DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE, Retry
 from canaryflow.kube.store import OPERATION_ANNOTATION
 from tests.kube import lifecycle_support as s
 
@@ -101,6 +102,29 @@ async def test_failed_checks_roll_the_canary_back(kube_emulator: Any, kube_api: 
     vs = await kube_api.get(VIRTUAL_SERVICE, "test", "podinfo")
     assert _weights(vs) == [{"podinfo-primary": 100, "podinfo-canary": 0}]
     assert "Canary failed! Scaling down podinfo.test" in await s.messages(kube_api)
+
+
+async def test_a_bad_release_is_rolled_back_while_the_api_server_refuses_events(
+    kube_emulator: Any, kube_api: Any
+) -> None:
+    await _setup(kube_api)
+    metrics = s.FixedMetrics()
+    quick = Retry(attempts=2, backoff=Backoff(0.01, 0.02))
+    async with s.Rollouts(kube_api, "test"), s.operator(kube_emulator.url, metrics=metrics, retry=quick) as runtime:
+        await s.reaches(kube_api, "Initialized")
+        metrics.values["request-success-rate"] = 80.0
+        for method in ("POST", "PATCH"):  # an admission webhook or a quota refuses every Event from now on
+            kube_emulator.fail_next(method, "/api/v1/namespaces/test/events", 500, times=10_000)
+        await s.bump_image(kube_api, NEW_IMAGE)
+        canary = await s.reaches(kube_api, "Failed")
+        dropped = runtime.events.dropped
+    assert "failed checks threshold reached 2" in canary["status"]["conditions"][0]["message"]
+    assert _image(await kube_api.get(DEPLOYMENT, "test", "podinfo-primary")) != NEW_IMAGE
+    assert _weights(await kube_api.get(VIRTUAL_SERVICE, "test", "podinfo")) == [
+        {"podinfo-primary": 100, "podinfo-canary": 0}
+    ]
+    assert "Canary failed! Scaling down podinfo.test" not in await s.messages(kube_api)
+    assert dropped >= 3, "the refused events are counted (logged and dropped), not retried forever"
 
 
 async def test_ab_testing_sends_matching_requests_to_the_canary(kube_emulator: Any, kube_api: Any) -> None:

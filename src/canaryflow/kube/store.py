@@ -13,7 +13,9 @@ while the tick ran is never lost.
 
 ``KubeEventSink`` writes Events as ``kubectl describe canary`` shows them, and aggregates repeats the way
 client-go's recorder does: the same type, reason and message about the same Canary bump ``count`` and
-``lastTimestamp`` of one Event instead of creating another.
+``lastTimestamp`` of one Event instead of creating another. Events are best effort, as client-go's recorder makes
+them: an Event the API server still refuses after the client's retries is logged and dropped, so a tick (a
+rollback, say) never stops on the audit trail. The status, which the next tick reads, is never best effort.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from canaryflow.api.status import CanaryStatus
 from canaryflow.api.timestamps import parse_rfc3339, rfc3339
 from canaryflow.engine.effects import EventType
 from canaryflow.engine.machine import Operation
-from canaryflow.kube.client import CANARY, EVENT, Api, Conflict, Invalid, NotFound
+from canaryflow.kube.client import CANARY, EVENT, Api, ApiError, Conflict, Invalid, NotFound
 from canaryflow.store.base import Conflict as StoreConflict
 from canaryflow.store.base import Event, Stored
 
@@ -159,11 +161,21 @@ class KubeEventSink:
         self.component = component
         #: uid of each Canary events were recorded for (involvedObject.uid lets ``kubectl describe`` find them).
         self._uids: dict[str, str] = {}
+        #: Events the API server refused after the client's retries (logged and dropped).
+        self.dropped = 0
 
     def forget(self, key: str) -> None:
         self._uids.pop(key, None)
 
     async def record(self, event: Event) -> None:
+        try:
+            await self._write(event)
+        except ApiError as exc:
+            self.dropped += 1
+            log.warning("%s: event %r not recorded (dropped, as Kubernetes events are best effort): %s",
+                        event.canary, event.message, exc)  # fmt: skip
+
+    async def _write(self, event: Event) -> None:
         namespace, name = split_key(event.canary)
         uid = self._uids.get(event.canary)
         if uid is None:
