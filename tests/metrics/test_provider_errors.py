@@ -11,6 +11,7 @@ import pytest
 
 from canaryflow.api.catalog import MemoryCatalog
 from canaryflow.metrics.base import MetricError, NoValuesFound
+from canaryflow.metrics.rest import online_if_answered
 from canaryflow.metrics.runner import MetricRunner
 from tests.metrics.fake_api import FakeApi, Reply, Seen, provider_template, serving
 
@@ -130,3 +131,14 @@ async def test_no_series_is_no_values(api: FakeApi, runner: MetricRunner, kind: 
     with pytest.raises(NoValuesFound) as caught:
         await measure(runner, kind, api.url, SECRETS[kind])
     assert_named_and_clean(caught.value, kind, "no values found", "no external metrics found")
+
+
+async def test_a_refused_probe_proves_the_provider_online_other_failures_are_raised() -> None:
+    async def answer(error: MetricError | None) -> None:
+        if error is not None:
+            raise error
+
+    assert await online_if_answered(answer(None)) is True
+    assert await online_if_answered(answer(MetricError("x: answered HTTP 400: bad query"))) is True
+    with pytest.raises(MetricError, match="answered HTTP 503"):
+        await online_if_answered(answer(MetricError("x: answered HTTP 503: unavailable")))

@@ -32,6 +32,8 @@ RECONCILE_WAIT = RECONCILE_TIMEOUT + 10
 
 Namespace = Annotated[str, typer.Option("-n", "--namespace", metavar="NAMESPACE", help="The object's namespace.")]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="The object's name.")]
+#: The word ``kustomization`` that ``tree`` and ``diff`` take before the name (``ks`` too), as flux's commands do.
+KustomizationWord = Annotated[str, typer.Argument(metavar="kustomization", help="kustomization")]
 #: The kind of each plural ``get`` lists.
 KIND_OF = {plural: kind for plural, kind in KINDS.items() if plural.endswith("s") and plural != "sources"}
 
@@ -130,7 +132,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def tree(
-        kind: Annotated[str, typer.Argument(metavar="kustomization", help="kustomization")],
+        kind: KustomizationWord,
         name: Name,
         namespace: Namespace = DEFAULT_NAMESPACE,
         state_dir: StateDir = None,
@@ -147,7 +149,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def diff(
-        kind: Annotated[str, typer.Argument(metavar="kustomization", help="kustomization")],
+        kind: KustomizationWord,
         name: Name,
         namespace: Namespace = DEFAULT_NAMESPACE,
         state_dir: StateDir = None,

@@ -9,14 +9,13 @@ line wins. Invalid values stop the command before it connects to anything, with 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from canaryflow.cli.operator import namespaces_from, parse_log_level
+from canaryflow.cli.operator import LogLevel, from_flags, log_to_stderr, namespaces_from, parse_log_level
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +45,7 @@ def register(app: typer.Typer) -> None:
                 help="HOST:PORT serving the Receivers' webhooks (/hook/...); default: not served.",
             ),
         ] = "",
-        log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
-            "info"
-        ),
+        log_level: LogLevel = "info",
         leader_elect: Annotated[
             bool,
             typer.Option(
@@ -73,19 +70,17 @@ def register(app: typer.Typer) -> None:
         from canaryflow.kube.gitops.run import GitOpsOptions, LeadershipLost, WatchFailed, run
 
         level = parse_log_level(log_level)
-        try:
-            options = GitOpsOptions(
-                namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
-                workdir=workdir,
-                listen=listen,
-                receiver_listen=receiver_listen or None,
-                leader_elect=leader_elect,
-                lease_name=leader_election_id,
-                lease_namespace=leader_election_namespace,
-            )
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        options = from_flags(
+            GitOpsOptions,
+            namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
+            workdir=workdir,
+            listen=listen,
+            receiver_listen=receiver_listen or None,
+            leader_elect=leader_elect,
+            lease_name=leader_election_id,
+            lease_namespace=leader_election_namespace,
+        )
+        log_to_stderr(level)
         try:
             asyncio.run(run(options))
         except (ConfigError, WatchFailed, LeadershipLost) as exc:

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
 from canaryflow.cli import dashboard as dashboard_cli
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: ``--log-level`` of the in-cluster commands (the operator and the GitOps controller).
+LogLevel = Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def parse_log_level(value: str) -> str:
@@ -32,6 +38,20 @@ def namespaces_from(flags: list[str] | None, env: str | None) -> tuple[str, ...]
     raw = flags if flags else (env or "").split(",")
     names = tuple(dict.fromkeys(n.strip() for n in raw if n.strip()))
     return names
+
+
+def from_flags(make: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``make(*args, **kwargs)``: the options a command runs with; a ValueError (a malformed flag's value) is a
+    usage error, before the command connects to anything."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def log_to_stderr(level: str) -> None:
+    """Log at ``level`` (one of LOG_LEVELS) to stderr, each line with its time, level and logger."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def register(app: typer.Typer) -> None:
@@ -73,9 +93,7 @@ def register(app: typer.Typer) -> None:
         listen: Annotated[
             str, typer.Option(envvar="CANARYFLOW_LISTEN", help="HOST:PORT serving /metrics and /healthz.")
         ] = "127.0.0.1:8080",
-        log_level: Annotated[str, typer.Option(envvar="CANARYFLOW_LOG_LEVEL", help="debug, info, warning, error.")] = (
-            "info"
-        ),
+        log_level: LogLevel = "info",
         dashboard_listen: Annotated[
             str, typer.Option(envvar="CANARYFLOW_DASHBOARD_LISTEN", help="HOST:PORT of the dashboard; '' for none.")
         ] = "127.0.0.1:8090",
@@ -88,25 +106,23 @@ def register(app: typer.Typer) -> None:
         from canaryflow.kube.runtime import OperatorOptions, OperatorRuntime
 
         level = parse_log_level(log_level)
-        try:
-            options = OperatorOptions(
-                namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
-                metrics_server=metrics_server,
-                mesh_provider=mesh_provider,
-                slack_url=slack_url or None,
-                slack_channel=slack_channel or None,
-                slack_user=slack_user or None,
-                msteams_url=msteams_url or None,
-                peering=None if standalone else peering,
-                listen=listen,
-                log_level=level,
-                settings=Settings(judge=CanaryJudge() if judge else None),
-                dashboard_listen=dashboard_listen or None,
-                dashboard_token=dashboard_cli.settings(dashboard_listen, dashboard_token, dashboard_token_file)[1],
-            )
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        options = from_flags(
+            OperatorOptions,
+            namespaces=namespaces_from(namespace, os.environ.get("CANARYFLOW_NAMESPACES")),
+            metrics_server=metrics_server,
+            mesh_provider=mesh_provider,
+            slack_url=slack_url or None,
+            slack_channel=slack_channel or None,
+            slack_user=slack_user or None,
+            msteams_url=msteams_url or None,
+            peering=None if standalone else peering,
+            listen=listen,
+            log_level=level,
+            settings=Settings(judge=CanaryJudge() if judge else None),
+            dashboard_listen=dashboard_listen or None,
+            dashboard_token=dashboard_cli.settings(dashboard_listen, dashboard_token, dashboard_token_file)[1],
+        )
+        log_to_stderr(level)
         if level != "debug":  # kopf logs every handled watch event at info; canaryflow's own logs say what matters
             logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         asyncio.run(OperatorRuntime(options).run())

@@ -29,13 +29,13 @@ may change what they read without changing the cache.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from canaryflow.clock.backoff import Backoff
+from canaryflow.kube import informer
 from canaryflow.kube.api import Api, WatchEvent
 from canaryflow.kube.kinds import DEPLOYMENT, DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE, Kind
 
@@ -70,11 +70,7 @@ class KubeCache:
 
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await informer.stop(tasks)
         self._objects.clear()
         self._changing.clear()
 
@@ -122,25 +118,20 @@ class KubeCache:
     # -- internals ----------------------------------------------------------------------------------------------
     async def _follow(self, kind: Kind, namespace: str | None) -> None:
         """Keep one kind of one namespace (None: all) current, starting the watch again when it fails."""
-        failures = 0
-        while True:
-            try:
-                async for event in self.api.watch(kind, namespace):
-                    failures = 0
-                    self.observe(kind, event)
-                problem = "the watch ended"
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure: forget what it delivered, start again; reads go to the API
-                problem = str(exc) or type(exc).__name__
+
+        async def handle(event: WatchEvent) -> None:
+            self.observe(kind, event)
+
+        def lost(exc: Exception | None, delay: float, failures: int) -> None:
+            # Forget what it delivered, start again; reads go to the API server meanwhile.
             self._forget(kind, namespace)
-            delay = self.restart.delay(failures + 1)
+            problem = "the watch ended" if exc is None else str(exc) or type(exc).__name__
             (log.warning if failures == 0 else log.debug)(
                 "cache of %s in %s: %s; reading them from the API server, watching again in %.0fs",
                 kind.plural, namespace or "all namespaces", problem, delay,
             )  # fmt: skip
-            failures += 1
-            await asyncio.sleep(delay)
+
+        await informer.follow(self.api, kind, namespace, handle, lost, self.restart)
 
     def _forget(self, kind: Kind, namespace: str | None) -> None:
         for key in [k for k in self._objects if k[0] == kind and namespace in (None, k[1])]:

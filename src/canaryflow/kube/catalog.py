@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,6 +26,8 @@ from canaryflow.api.alertprovider import AlertProvider
 from canaryflow.api.catalog import MemoryCatalog
 from canaryflow.api.metrictemplate import MetricTemplate
 from canaryflow.clock.backoff import Backoff
+from canaryflow.kube import informer
+from canaryflow.kube.api import WatchEvent
 from canaryflow.kube.cache import WATCH_RESTART
 from canaryflow.kube.client import ALERT_PROVIDER, METRIC_TEMPLATE, SECRET, Api, ApiError, Kind
 from canaryflow.kube.errors import retryable
@@ -95,11 +96,7 @@ class KubeCatalog(MemoryCatalog):
 
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await informer.stop(tasks)
 
     def observe(self, kind: Kind, event_type: str, obj: Json) -> Key | None:
         """Apply one watch event to the cache; returns the key of a Secret the object needs, if any."""
@@ -152,22 +149,19 @@ class KubeCatalog(MemoryCatalog):
         return (obj.metadata.namespace, ref.name) if ref is not None else None
 
     async def _follow(self, kind: Kind, namespace: str | None) -> None:
-        failures = 0
-        while True:
-            try:
-                async for event in self.api.watch(kind, namespace):
-                    failures = 0
-                    if event.type not in ("ADDED", "MODIFIED", "DELETED"):
-                        continue
-                    needed = self.observe(kind, event.type, event.object)
-                    if needed is not None and needed not in self.secrets:
-                        await self.refresh_secrets([needed])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the watch gave up: keep the cache, start over after a pause
+        async def handle(event: WatchEvent) -> None:
+            if event.type not in ("ADDED", "MODIFIED", "DELETED"):
+                return
+            needed = self.observe(kind, event.type, event.object)
+            if needed is not None and needed not in self.secrets:
+                await self.refresh_secrets([needed])
+
+        def lost(exc: Exception | None, delay: float, failures: int) -> None:
+            # The watch gave up: keep the cache, start over after a pause.
+            if exc is not None:
                 log.warning("watch of %s in %s failed, restarting: %s", kind, namespace or "all namespaces", exc)
-            failures += 1
-            await asyncio.sleep(self.restart.delay(failures))
+
+        await informer.follow(self.api, kind, namespace, handle, lost, self.restart)
 
     async def _refresh_forever(self) -> None:
         while True:

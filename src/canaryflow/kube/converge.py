@@ -15,7 +15,7 @@ and the reads after a write, come from the API server until the cache has caught
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from canaryflow.api.canary import Canary
@@ -34,24 +34,17 @@ async def converge(
 ) -> Json | None:
     """Bring ``namespace/name`` to what ``decide`` wants; returns the object as it is afterwards (None when it
     does not exist and ``decide`` did not create it). ``cache``: where to read it (default: the API server)."""
-    for attempt in range(1, ATTEMPTS + 1):
-        live = await (cache.lookup(kind, namespace, name) if cache is not None else api.get(kind, namespace, name))
+
+    def plan(live: Json | None) -> Write | None:
         body = decide(live)
         if body is None:
-            return live
-        if cache is not None:
-            cache.changing(kind, namespace, name)
-        try:
-            if live is None:
-                return await api.create(kind, body)
-            metadata = body.setdefault("metadata", {})
-            metadata["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
-            return await api.replace(kind, body)
-        except Conflict:
-            # Created meanwhile (AlreadyExists) or changed since the read: decide again on a fresh copy.
-            if attempt == ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            return None
+        if live is None:
+            return lambda: api.create(kind, body)
+        body.setdefault("metadata", {})["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
+        return lambda: api.replace(kind, body)
+
+    return await _write_retrying_conflicts(api, kind, namespace, name, plan, cache)
 
 
 async def patch_until(
@@ -65,21 +58,45 @@ async def patch_until(
 ) -> Json | None:
     """Merge-patch ``namespace/name`` with what ``decide`` returns for the live object (None: no change),
     retrying a conflict like :func:`converge`. Returns None when the object does not exist."""
+
+    def plan(live: Json | None) -> Write | None:
+        patch = decide(live) if live is not None else None
+        if patch is None:
+            return None
+        return lambda: api.patch(kind, namespace, name, patch, type="merge")
+
+    return await _write_retrying_conflicts(api, kind, namespace, name, plan, cache)
+
+
+#: The write ``plan`` chose for the live object.
+Write = Callable[[], Awaitable[Json]]
+
+
+async def _write_retrying_conflicts(
+    api: Api,
+    kind: Kind,
+    namespace: str,
+    name: str,
+    plan: Callable[[Json | None], Write | None],
+    cache: KubeCache | None,
+) -> Json | None:
+    """Read the object (None: it does not exist), let ``plan`` choose a write for it (None: the object stays as
+    read, and is returned) and make it, announced to ``cache``; a Conflict reads again and plans again on the
+    fresh copy, ``ATTEMPTS`` times in all before it is raised."""
     for attempt in range(1, ATTEMPTS + 1):
         live = await (cache.lookup(kind, namespace, name) if cache is not None else api.get(kind, namespace, name))
-        if live is None:
-            return None
-        patch = decide(live)
-        if patch is None:
+        write = plan(live)
+        if write is None:
             return live
         if cache is not None:
             cache.changing(kind, namespace, name)
         try:
-            return await api.patch(kind, namespace, name, patch, type="merge")
+            return await write()
         except Conflict:
+            # Created meanwhile (AlreadyExists) or changed since the read: decide again on a fresh copy.
             if attempt == ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def controlled_by(obj: Mapping[str, Any], canary: Canary) -> bool:

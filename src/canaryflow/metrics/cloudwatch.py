@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from canaryflow.metrics.base import MetricError, NoValuesFound
-from canaryflow.metrics.rest import ProviderConfig, RestClient, number, one_series
+from canaryflow.metrics.rest import ProviderConfig, RestClient, number, one_series, online_if_answered
 from canaryflow.metrics.sigv4 import AwsCredentials, SigV4
 
 WINDOW_INTERVALS = 10
@@ -88,12 +88,7 @@ class CloudWatchProvider:
 
     async def is_online(self) -> bool:
         epoch = "0001-01-01T00:00:00Z"
-        try:
-            await self._call({"StartTime": epoch, "EndTime": epoch}, None)
-        except MetricError as exc:
-            if "answered HTTP 400" not in str(exc):
-                raise
-        return True
+        return await online_if_answered(self._call({"StartTime": epoch, "EndTime": epoch}, None))
 
     async def close(self) -> None:
         await self._rest.close()

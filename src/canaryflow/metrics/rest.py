@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -174,3 +174,14 @@ def one_series(series: Sequence[object], who: str, query: str) -> object:
             f"(aggregate it, e.g. with sum or avg) (query: {query})"
         )
     return series[0] if series else None
+
+
+async def online_if_answered(probe: Awaitable[object]) -> bool:
+    """True once ``probe`` (a request the provider may refuse, such as an empty query) is answered: an HTTP 400
+    refusal proves the provider is online too. Any other failure is raised."""
+    try:
+        await probe
+    except MetricError as exc:
+        if "answered HTTP 400" not in str(exc):
+            raise
+    return True

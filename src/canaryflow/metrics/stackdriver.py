@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from canaryflow.metrics.base import MetricError, NoValuesFound
-from canaryflow.metrics.rest import ProviderConfig, RestClient, number, one_series
+from canaryflow.metrics.rest import ProviderConfig, RestClient, number, one_series, online_if_answered
 
 API = "https://monitoring.googleapis.com"
 METADATA_TOKEN = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
@@ -76,12 +76,7 @@ class StackdriverProvider:
 
     async def is_online(self) -> bool:
         request = self._rest.build("POST", self.url, json={"query": ""}, headers=await self._headers())
-        try:
-            await self._rest.send(request)
-        except MetricError as exc:
-            if "answered HTTP 400" not in str(exc):
-                raise
-        return True
+        return await online_if_answered(self._rest.send(request))
 
     async def close(self) -> None:
         await self._rest.close()
