@@ -7,11 +7,8 @@ update on disk can never be what a restarted Envoy loads.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
-
-import httpx
 
 from canaryflow.local.procs import Command, ProcessError, Supervised
 from canaryflow.routing.envoy import admin as envoy_admin
@@ -99,19 +96,10 @@ class EnvoyProcess:
         """Wait until Envoy serves every file on disk, then keep them as the last good set."""
         names = self.files.names()
         expected = {name: self.files.version(name) for name in names}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            try:
-                served = await self._admin.served_versions()
-                if all(served.get(name) == version for name, version in expected.items()):
-                    self.files.mark_good(names)
-                    return
-                if await self._admin.rejected_updates() > 0:
-                    break
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.02)
+        outcome = await self._admin.await_served(expected, timeout, rejected_before=0, poll=0.02)
+        if outcome is envoy_admin.Outcome.SERVED:
+            self.files.mark_good(names)
+            return
         documents = {name: doc for name in names if (doc := self.files.read(name)) is not None}
         # Validation explains a bad document; only the log tells a port already taken.
         reason = await envoy_admin.explain_rejection(binary, documents) or self._logged_rejection()

@@ -7,6 +7,7 @@ run through ``envoy --mode validate`` (about 50 ms), which prints the reason.
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import re
 import tempfile
@@ -21,6 +22,14 @@ from canaryflow.routing.envoy import xds
 Json = dict[str, Any]
 _RDS_VERSION = re.compile(r"http\.[^.]+\.rds\.([^.]+)\.version_text")
 _GLOBAL_VERSIONS = {"listener_manager.lds.version_text": xds.LDS, "cluster_manager.cds.version_text": xds.CDS}
+
+
+class Outcome(enum.Enum):
+    """How waiting for Envoy to serve a set of xDS files ended."""
+
+    SERVED = "served"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed out"
 
 
 class EnvoyAdmin:
@@ -55,6 +64,26 @@ class EnvoyAdmin:
     async def rejected_updates(self) -> int:
         """How many xDS updates Envoy has rejected since it started."""
         return sum(int(v) for v in (await self._stats(r"update_rejected$")).values() if v.isdigit())
+
+    async def await_served(
+        self, expected: Mapping[str, str | None], timeout: float, rejected_before: int | None, poll: float = 0.01
+    ) -> Outcome:
+        """Poll until Envoy serves ``expected`` (file name → version), rejects an update (its count of rejections
+        rises above ``rejected_before``; None: not watched), or ``timeout`` seconds pass. An admin API that does
+        not answer (Envoy restarting) is waited for."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                served = await self.served_versions()
+                if all(served.get(name) == version for name, version in expected.items()):
+                    return Outcome.SERVED
+                if rejected_before is not None and await self.rejected_updates() > rejected_before:
+                    return Outcome.REJECTED
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(poll)
+        return Outcome.TIMED_OUT
 
     async def route_configs(self) -> dict[str, Json]:
         """The route configurations Envoy serves, by name."""

@@ -124,22 +124,14 @@ class EnvoyRouter:
         for name in changed:
             self._files.write(name, rendered.documents[name])
         expected = {name: rendered.documents[name]["version_info"] for name in changed}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._confirm_timeout
-        while loop.time() < deadline:
-            try:
-                served = await self._admin.served_versions()
-                if all(served.get(name) == version for name, version in expected.items()):
-                    self._files.mark_good(changed)
-                    return
-                if before is not None and await self._admin.rejected_updates() > before:
-                    reason = await _explain(rendered)
-                    self._files.restore_last_good()
-                    raise RouterError(f"Envoy rejected the update: {reason or 'see the Envoy log'}")
-            except httpx.HTTPError:
-                pass  # Envoy restarting: its supervisor brings it back within a second
-            await asyncio.sleep(0.005)
+        outcome = await self._admin.await_served(expected, self._confirm_timeout, rejected_before=before, poll=0.005)
+        if outcome is envoy_admin.Outcome.SERVED:
+            self._files.mark_good(changed)
+            return
         self._files.restore_last_good()
+        if outcome is envoy_admin.Outcome.REJECTED:
+            reason = await _explain(rendered)
+            raise RouterError(f"Envoy rejected the update: {reason or 'see the Envoy log'}")
         raise RouterError(f"Envoy at {self._admin.url} did not apply the update within {self._confirm_timeout:g}s")
 
     def _remove_stale(self, rendered: xds.Rendered) -> None:
