@@ -176,7 +176,7 @@ def test_up_git_follows_the_repository_and_get_lists_sources_and_kustomizations(
 
 
 def test_get_images_shows_the_scanned_tags_and_the_chosen_image(cluster: Cluster) -> None:
-    cluster.until("the policy chose", lambda: bool(cluster.status("imagepolicies", "podinfo").get("latestImage")))
+    cluster.until("the policy chose", lambda: bool(cluster.status("imagepolicies", "podinfo").get("latestRef")))
     code, out = cluster.cli("get", "images")
     assert code == 0, out
     assert "imagerepositories" in out and "imagepolicies" in out and "imageupdateautomations" in out, out

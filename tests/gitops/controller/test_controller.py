@@ -277,12 +277,12 @@ async def test_a_scan_lists_the_tags_without_signatures_and_a_new_tag_moves_the_
     await world.settle(repo, policy)
     scan = world.objects.statuses[repo]["lastScanResult"]
     assert (scan["tagCount"], scan["latestTags"]) == (1, ["1.0.0"])
-    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.0.0"
+    assert world.objects.statuses[policy]["latestRef"] == {"name": "ghcr.io/org/app", "tag": "1.0.0"}
 
     world.registry.push("ghcr.io/org/app", "1.1.0")
     await world.settle(repo, policy)
-    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.1.0"
-    assert world.objects.statuses[policy]["observedPreviousImage"] == "ghcr.io/org/app:1.0.0"
+    assert world.objects.statuses[policy]["latestRef"] == {"name": "ghcr.io/org/app", "tag": "1.1.0"}
+    assert world.objects.statuses[policy]["observedPreviousRef"] == {"name": "ghcr.io/org/app", "tag": "1.0.0"}
 
 
 async def test_an_unknown_image_is_not_ready_with_the_registrys_reason(world: World) -> None:

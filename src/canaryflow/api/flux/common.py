@@ -112,7 +112,7 @@ STALLED: Final = "Stalled"
 HEALTHY: Final = "Healthy"
 FETCH_FAILED: Final = "FetchFailed"
 
-# Reasons, as Flux's controllers spell them.
+# Reasons (of conditions and events), as Flux's controllers spell them: the GitOps controller writes no other.
 SUCCEEDED: Final = "Succeeded"
 RECONCILIATION_SUCCEEDED: Final = "ReconciliationSucceeded"
 RECONCILIATION_FAILED: Final = "ReconciliationFailed"
@@ -129,6 +129,10 @@ GARBAGE_COLLECTION_SUCCEEDED: Final = "GarbageCollectionSucceeded"
 TOKEN_NOT_FOUND: Final = "TokenNotFound"
 INVALID_POLICY: Final = "InvalidPolicy"
 IMAGE_URL_INVALID: Final = "ImageURLInvalid"
+PROGRESSING_WITH_RETRY: Final = "ProgressingWithRetry"
+NEW_ARTIFACT: Final = "NewArtifact"
+#: A stored object canaryflow's models refuse (Flux's admission would have refused it): Stalled until it changes.
+INVALID_SPEC: Final = "InvalidSpec"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
