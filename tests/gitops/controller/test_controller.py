@@ -20,6 +20,7 @@ from canaryflow.gitops.receiver import webhook_path
 from canaryflow.gitops.source.memory import MemorySource
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
+from tests.kube.schemas import validate_flux_status
 from tests.polling import until
 
 URL = "https://git.example/fleet.git"
@@ -102,6 +103,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     w = World(tmp_path)
     yield w
     await w.controller.close()
+    for key, status in w.objects.statuses.items():  # every status written is one Flux's CRD declares
+        validate_flux_status(key.kind, status)
 
 
 async def test_a_commit_is_applied_and_the_status_says_which_revision(world: World) -> None:
