@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from pydantic import Field, ValidationError
 
 from canaryflow.api.base import Model
-from canaryflow.api.flux.common import READY, Condition, LocalObjectReference, conditions_of
+from canaryflow.api.flux.common import READY, Condition, conditions_of
+from canaryflow.api.refs import LocalObjectReference
 
 
 class FluxStatus(Model):

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from canaryflow.api.flux import STATUS
 from canaryflow.api.flux import common as flux
-from canaryflow.api.flux.common import Condition, LocalObjectReference
+from canaryflow.api.flux.common import Condition
 from canaryflow.api.flux.status import FluxStatus, read
+from canaryflow.api.refs import LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops.controller import parse
