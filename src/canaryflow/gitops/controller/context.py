@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from canaryflow.api.flux import STATUS
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.common import Condition
-from canaryflow.api.flux.status import FluxStatus, read
+from canaryflow.api.flux.status import FluxStatus, S, read
 from canaryflow.api.refs import LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
@@ -33,7 +33,6 @@ DEPENDENCY_RETRY = 30.0
 STALLED_RECHECK = 3600.0
 
 T = TypeVar("T")
-S = TypeVar("S", bound=FluxStatus)
 
 #: Records an event about an object: (object "Kind/namespace/name", warning?, reason, message).
 Emitter = Callable[[str, bool, str, str], Awaitable[None]]
