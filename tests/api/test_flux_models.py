@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from canaryflow.api.flux import common, image, kustomize, notification, source
+from canaryflow.api.flux import common, image, kustomize, notification, source, status
 from canaryflow.api.timestamps import rfc3339
 
 META = {"name": "apps", "namespace": "flux-system"}
@@ -207,6 +207,25 @@ def test_a_reconcile_sets_exactly_its_conditions_keeping_transition_times() -> N
     assert "observedGeneration" not in fixed[0].to_dict()
     assert common.is_ready({"conditions": [c.to_dict() for c in fixed]})
     assert common.find_condition({"conditions": [{"type": "Ready"}]}, common.READY) is None  # malformed: unread
+
+
+def test_a_status_read_back_keeps_what_its_model_declares_and_can_hold() -> None:
+    """What a reconcile carries over from a stored status: as Flux decodes one into its Go type, what the type
+    does not declare, what does not fit it and ill-formed conditions are left out; the rest reads typed."""
+    ready = common.condition(common.READY, True, common.SUCCEEDED, "ok", 0.0, 2)
+    stored = {
+        "observedGeneration": 2,
+        "latestImage": "ghcr.io/org/app:1.0.0",  # in no version Flux's CRD serves (the API server prunes it)
+        "latestRef": {"name": "ghcr.io/org/app", "tag": "1.0.0"},
+        "observedPreviousRef": {"tag": "0.9.0"},  # no name: not an ImageRef
+        "conditions": [ready.to_dict(), {"type": "Healthy"}],
+    }
+    found = status.read(status.ImagePolicyStatus, stored)
+    assert found == status.ImagePolicyStatus(
+        observed_generation=2, latest_ref=status.ImageRef(name="ghcr.io/org/app", tag="1.0.0"), conditions=[ready]
+    )
+    assert found.ready and found.condition(common.HEALTHY) is None and str(found.latest_ref) == "ghcr.io/org/app:1.0.0"
+    assert status.read(status.KustomizationStatus, None) == status.KustomizationStatus()
 
 
 def test_conditions_are_written_as_kubernetes_does() -> None:

@@ -319,10 +319,10 @@ def test_a_pushed_image_tag_is_committed_to_git_and_released(seed_up: Seed) -> N
         )
         assert seed_up.push_event(sha).status_code == 200
         seed_up.until(f"apps applied {sha[:12]}", lambda: seed_up.applied(sha), timeout=60)
-        latest = f"{registry.host}/stefanprodan/podinfo:{current}"
+        latest = {"name": f"{registry.host}/stefanprodan/podinfo", "tag": current}
         seed_up.until(
             f"the policy chose {latest}",
-            lambda: seed_up.status("imagepolicies", "podinfo").get("latestImage") == latest,
+            lambda: seed_up.status("imagepolicies", "podinfo").get("latestRef") == latest,
             timeout=60,
         )
         seed_up.until(

@@ -62,6 +62,24 @@ def flux_validator(group: str, kind: str, version: str) -> Any:
     raise AssertionError(f"the shipped Flux CRDs serve no {kind} {group}/{version}")
 
 
+def validate_flux_status(kind: str, status: dict[str, Any]) -> None:
+    """Raise if ``status`` holds what the shipped CRD of ``kind`` (its stored version) does not declare, strictly:
+    the API server would prune it, so nothing reading the cluster could rely on it."""
+    flux_status_validator(kind).validate(status)
+
+
+@functools.cache
+def flux_status_validator(kind: str) -> Any:
+    for crd in _flux_crds():
+        if crd["spec"]["names"]["kind"] != kind:
+            continue
+        stored = next(version for version in crd["spec"]["versions"] if version.get("storage"))
+        strict = _strict(stored["schema"]["openAPIV3Schema"]["properties"]["status"])
+        jsonschema.Draft7Validator.check_schema(strict)
+        return jsonschema.Draft7Validator(strict)
+    raise AssertionError(f"the shipped Flux CRDs have no {kind}")
+
+
 @functools.cache
 def _flux_crds() -> list[dict[str, Any]]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

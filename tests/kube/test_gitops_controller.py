@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryflow.api.flux import common as flux
+from canaryflow.api.flux.status import KustomizationStatus
 from canaryflow.clock import FakeClock
 from canaryflow.gitops.controller.loop import GitOpsController
 from canaryflow.gitops.controller.objects import Key
@@ -133,14 +135,15 @@ async def test_status_goes_to_the_status_subresource_and_survives_a_conflict(
     created = await kube_api.create(KUSTOMIZATION, kustomization())
     assert await objects.status(APPS) == {}
     kube_emulator.fail_next("PUT", f"{KUSTOMIZATION_PATH}/status", 409)
-    status = {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded"}]}
-    await objects.set_status(APPS, status)
-    assert await objects.status(APPS) == status
+    ready = flux.condition(flux.READY, True, flux.SUCCEEDED, "Applied revision: main@sha1:abc", 1.7e9, 1)
+    await objects.set_status(APPS, KustomizationStatus(observed_generation=1, conditions=[ready]))
+    assert await objects.status(APPS) == {"observedGeneration": 1, "conditions": [ready.to_dict()]}
     puts = [r for r in kube_emulator.requests if r.method == "PUT"]
     assert [r.path for r in puts] == [f"{KUSTOMIZATION_PATH}/status"] * 2  # the conflict, then the retry
     live = await kube_api.get(KUSTOMIZATION, "flux-system", "apps")
     assert live is not None and live["metadata"]["generation"] == created["metadata"]["generation"]
     assert live["spec"] == kustomization()["spec"]
+    validate(live)  # the status too, against the CRD's
 
 
 # --- the controller end to end -------------------------------------------------------------------------------
@@ -185,6 +188,10 @@ async def test_a_git_repository_is_applied_to_the_cluster(
     ]  # fmt: skip
     source = await kube_api.get(GITREPOSITORY, "flux-system", "fleet")
     assert source is not None and source["status"]["artifact"]["revision"] == revision
+    # their status as the CRDs declare it (a real API server would prune the rest); the test's git:// daemon is
+    # not a URL the CRD allows, so the source is checked with an https one
+    validate(live)
+    validate({**source, "spec": {**source["spec"], "url": "https://git.example.com/fleet.git"}})
     # what git holds is in the cluster, valid for the API server, written by server-side apply as canaryflow
     written = [r for r in kube_emulator.requests if r.content_type == "application/apply-patch+yaml"
                and r.query.get("dryRun") != "All"]  # fmt: skip

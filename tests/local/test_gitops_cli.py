@@ -23,6 +23,7 @@ from canaryflow.gitops import receiver
 from canaryflow.local import state
 from tests.gitops.gitserver import GitDaemon, Repo, RepoDir
 from tests.gitops.registry import Registry
+from tests.kube.schemas import validate_flux_status
 
 APP = """apiVersion: v1
 kind: Namespace
@@ -176,7 +177,7 @@ def test_up_git_follows_the_repository_and_get_lists_sources_and_kustomizations(
 
 
 def test_get_images_shows_the_scanned_tags_and_the_chosen_image(cluster: Cluster) -> None:
-    cluster.until("the policy chose", lambda: bool(cluster.status("imagepolicies", "podinfo").get("latestImage")))
+    cluster.until("the policy chose", lambda: bool(cluster.status("imagepolicies", "podinfo").get("latestRef")))
     code, out = cluster.cli("get", "images")
     assert code == 0, out
     assert "imagerepositories" in out and "imagepolicies" in out and "imageupdateautomations" in out, out
@@ -184,6 +185,10 @@ def test_get_images_shows_the_scanned_tags_and_the_chosen_image(cluster: Cluster
     assert "3 tags" in repository, out
     policy = next(line for line in out.splitlines() if "podinfo:" in line)
     assert "stefanprodan/podinfo:1.10.0" in policy, out  # semver order, not alphabetical (1.2.0)
+    # what the runtime stores and serves of every kind is what Flux's CRD declares (a cluster would prune the rest)
+    for plural in ("gitrepositories", "kustomizations", "imagerepositories", "imagepolicies", "receivers"):
+        for item in cluster.runtime.json("GET", f"/gitops/{plural}")["items"]:
+            validate_flux_status(item["kind"], item.get("status") or {})
 
 
 def test_reconcile_source_fetches_now_and_prints_the_ready_message(cluster: Cluster) -> None:

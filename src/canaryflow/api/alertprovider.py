@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import model_validator
 
 from canaryflow.api.base import Model, ObjectMeta
-from canaryflow.api.canary import API_VERSION, LocalObjectReference
+from canaryflow.api.canary import API_VERSION
+from canaryflow.api.refs import LocalObjectReference
 
 AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat"]
 #: The same names, for messages that list them.

@@ -14,6 +14,7 @@ from canaryflow.api import istio
 from canaryflow.api.base import Model, ObjectMeta
 from canaryflow.api.duration import Duration, parse_duration
 from canaryflow.api.judge import CanaryJudge
+from canaryflow.api.refs import NamespacedObjectReference
 
 API_VERSION: Final = "flagger.app/v1beta1"
 DEFAULT_PROGRESS_DEADLINE = 600
@@ -62,15 +63,6 @@ class HookType(enum.StrEnum):
     POST_ROLLOUT = "post-rollout"
     ROLLBACK = "rollback"
     EVENT = "event"
-
-
-class LocalObjectReference(Model):
-    name: str = Field(min_length=1)
-
-
-class CrossNamespaceObjectReference(Model):
-    name: str = Field(min_length=1)
-    namespace: str | None = None
 
 
 class TargetRef(Model):
@@ -207,7 +199,7 @@ class CanaryMetric(Model):
     threshold: float | None = None
     threshold_range: ThresholdRange | None = None
     query: str | None = None
-    template_ref: CrossNamespaceObjectReference | None = None
+    template_ref: NamespacedObjectReference | None = None
     template_variables: dict[str, str] | None = None
 
     @model_validator(mode="after")
@@ -223,7 +215,7 @@ class CanaryMetric(Model):
 class CanaryAlert(Model):
     name: str = Field(min_length=1)
     severity: Literal["", "info", "warn", "error"] = "info"
-    provider_ref: CrossNamespaceObjectReference
+    provider_ref: NamespacedObjectReference
 
 
 class CanaryWebhook(Model):

@@ -15,7 +15,8 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 
 from canaryflow.api import loader, suggest
-from canaryflow.api.canary import Canary, CrossNamespaceObjectReference
+from canaryflow.api.canary import Canary
+from canaryflow.api.refs import NamespacedObjectReference
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -86,7 +87,7 @@ def _references(
         yield ("spec", key, "alerts", i, "providerRef", "name"), "AlertProvider", *ref
 
 
-def _resolved(ref: CrossNamespaceObjectReference, namespace: str) -> tuple[str, str]:
+def _resolved(ref: NamespacedObjectReference, namespace: str) -> tuple[str, str]:
     return ref.namespace or namespace, ref.name
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from canaryflow.api.flux.status import ImagePolicyStatus, read
 from canaryflow.cli import view
 from canaryflow.cli.client import CliError, Runtime
 from canaryflow.cli.options import StateDir, fail, flag, out
@@ -81,7 +82,7 @@ def _revision(plural: str, status: dict[str, Any]) -> str:
     if plural == "kustomizations":
         return str(status.get("lastAppliedRevision") or "")
     if plural == "imagepolicies":
-        return str(status.get("latestImage") or "")
+        return str(read(ImagePolicyStatus, status).latest_ref or "")
     if plural == "imagerepositories":
         return (
             f"{(status.get('lastScanResult') or {}).get('tagCount', '')} tags" if status.get("lastScanResult") else ""

@@ -272,7 +272,7 @@ def _flux_row(body: dict[str, Any]) -> dict[str, str]:
     latest = (status.get("latestRef") or {}) or {}
     if not revision and latest:
         revision = f"{latest.get('name', '')}:{latest.get('tag', '')}"
-    revision = revision or status.get("latestImage") or status.get("lastPushCommit") or ""
+    revision = revision or status.get("lastPushCommit") or ""
     return {"namespace": str(meta.get("namespace", "")), "name": str(meta.get("name", "")), "revision": str(revision),
             "ready": str(ready.get("status", "Unknown")), "message": str(ready.get("message", ""))}  # fmt: skip
 

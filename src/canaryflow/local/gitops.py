@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from canaryflow.api.flux.status import FluxStatus
 from canaryflow.engine.effects import EventType
 from canaryflow.gitops.controller import RECONCILERS
 from canaryflow.gitops.controller.context import Context
 from canaryflow.gitops.controller.diff import diff_kustomization
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
-from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
+from canaryflow.gitops.controller.objects import FLUX_KINDS, Key, stored
 from canaryflow.gitops.source.git import GitSource
 from canaryflow.local.gitops_finalizer import LocalFinalizer
 from canaryflow.local.gitops_target import HealthOf, LocalTarget
@@ -47,8 +48,8 @@ class LocalFluxObjects:
     async def status(self, key: Key) -> dict[str, Any]:
         return self.store.status(key.kind, key.namespace, key.name)
 
-    async def set_status(self, key: Key, status: dict[str, Any]) -> None:
-        self.store.set_status(key.kind, key.namespace, key.name, status)
+    async def set_status(self, key: Key, status: FluxStatus) -> None:
+        self.store.set_status(key.kind, key.namespace, key.name, stored(status))
 
 
 class LocalGitOps:

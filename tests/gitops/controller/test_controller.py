@@ -20,6 +20,7 @@ from canaryflow.gitops.receiver import webhook_path
 from canaryflow.gitops.source.memory import MemorySource
 from canaryflow.gitops.target.base import ObjRef
 from canaryflow.gitops.target.memory import MemoryTarget
+from tests.kube.schemas import validate_flux_status
 from tests.polling import until
 
 URL = "https://git.example/fleet.git"
@@ -102,6 +103,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     w = World(tmp_path)
     yield w
     await w.controller.close()
+    for key, status in w.objects.statuses.items():  # every status written is one Flux's CRD declares
+        validate_flux_status(key.kind, status)
 
 
 async def test_a_commit_is_applied_and_the_status_says_which_revision(world: World) -> None:
@@ -277,12 +280,12 @@ async def test_a_scan_lists_the_tags_without_signatures_and_a_new_tag_moves_the_
     await world.settle(repo, policy)
     scan = world.objects.statuses[repo]["lastScanResult"]
     assert (scan["tagCount"], scan["latestTags"]) == (1, ["1.0.0"])
-    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.0.0"
+    assert world.objects.statuses[policy]["latestRef"] == {"name": "ghcr.io/org/app", "tag": "1.0.0"}
 
     world.registry.push("ghcr.io/org/app", "1.1.0")
     await world.settle(repo, policy)
-    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.1.0"
-    assert world.objects.statuses[policy]["observedPreviousImage"] == "ghcr.io/org/app:1.0.0"
+    assert world.objects.statuses[policy]["latestRef"] == {"name": "ghcr.io/org/app", "tag": "1.1.0"}
+    assert world.objects.statuses[policy]["observedPreviousRef"] == {"name": "ghcr.io/org/app", "tag": "1.0.0"}
 
 
 async def test_an_unknown_image_is_not_ready_with_the_registrys_reason(world: World) -> None:

@@ -75,7 +75,7 @@ async def test_an_invalid_policy_stalls_the_policy(world: World) -> None:
     await world.add(image_policy("app", "app", ">=1.0.0"))
     await world.clock.advance(0)
     assert set(conditions(world, policy)) == {"Ready"}
-    assert world.objects.statuses[policy]["latestImage"] == "ghcr.io/org/app:1.0.0"
+    assert world.objects.statuses[policy]["latestRef"] == {"name": "ghcr.io/org/app", "tag": "1.0.0"}
 
 
 async def test_a_registry_that_does_not_know_the_image_is_retried_not_stalled(world: World) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
@@ -56,22 +56,9 @@ def seconds(duration: str) -> float:
     return parse_duration(duration)
 
 
-class LocalObjectReference(Model):
-    """An object in the referrer's namespace (usually a Secret)."""
-
-    name: str = Field(min_length=1)
-
-
 class SecretKeyReference(Model):
     name: str = Field(min_length=1)
     key: str | None = None
-
-
-class NamespacedObjectReference(Model):
-    """An object of a known kind; the namespace defaults to the referrer's."""
-
-    name: str = Field(min_length=1)
-    namespace: str | None = None
 
 
 class NamespacedObjectKindReference(Model):
@@ -112,7 +99,7 @@ STALLED: Final = "Stalled"
 HEALTHY: Final = "Healthy"
 FETCH_FAILED: Final = "FetchFailed"
 
-# Reasons, as Flux's controllers spell them.
+# Reasons (of conditions and events), as Flux's controllers spell them: the GitOps controller writes no other.
 SUCCEEDED: Final = "Succeeded"
 RECONCILIATION_SUCCEEDED: Final = "ReconciliationSucceeded"
 RECONCILIATION_FAILED: Final = "ReconciliationFailed"
@@ -129,6 +116,10 @@ GARBAGE_COLLECTION_SUCCEEDED: Final = "GarbageCollectionSucceeded"
 TOKEN_NOT_FOUND: Final = "TokenNotFound"
 INVALID_POLICY: Final = "InvalidPolicy"
 IMAGE_URL_INVALID: Final = "ImageURLInvalid"
+PROGRESSING_WITH_RETRY: Final = "ProgressingWithRetry"
+NEW_ARTIFACT: Final = "NewArtifact"
+#: A stored object canaryflow's models refuse (Flux's admission would have refused it): Stalled until it changes.
+INVALID_SPEC: Final = "InvalidSpec"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -201,6 +192,16 @@ def conditions_of(status: Mapping[str, Any] | None) -> list[Condition]:
     return found
 
 
+class Reference(Protocol):
+    """Any reference to an object by name, in the referrer's namespace unless it names one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def namespace(self) -> str | None: ...
+
+
 class FluxObject(Model):
     """What every Flux object has besides its ``spec``: metadata, a free-form status, and the accessors the
     controllers use on any kind. Each kind declares ``apiVersion``, ``kind`` and ``spec``."""
@@ -212,6 +213,10 @@ class FluxObject(Model):
     def key(self) -> str:
         """``namespace/name``."""
         return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    def ref_key(self, ref: Reference) -> str:
+        """``namespace/name`` of the object ``ref`` names (in this object's namespace unless it names one)."""
+        return f"{ref.namespace or self.metadata.namespace}/{ref.name}"
 
     @property
     def requested_at(self) -> str | None:

@@ -17,12 +17,11 @@ from canaryflow.api.flux.common import (
     FluxObject,
     Interval,
     LabelSelector,
-    LocalObjectReference,
-    NamespacedObjectReference,
     Timeout,
     seconds,
 )
 from canaryflow.api.flux.source import GitRepositoryRef
+from canaryflow.api.refs import LocalObjectReference, NamespacedObjectReference
 
 VERSIONS: Final = ("v1", "v1beta2")
 DEFAULT_EXCLUSIONS: Final = (r"^.*\.sig$",)
@@ -139,8 +138,7 @@ class ImagePolicy(FluxObject):
     @property
     def repository_key(self) -> str:
         """``namespace/name`` of the ImageRepository whose tags this policy orders."""
-        ref = self.spec.image_repository_ref
-        return f"{ref.namespace or self.metadata.namespace}/{ref.name}"
+        return self.ref_key(self.spec.image_repository_ref)
 
     @property
     def marker(self) -> str:
@@ -218,8 +216,8 @@ class ImageUpdateAutomation(FluxObject):
 
     @property
     def source_key(self) -> str:
-        ref = self.spec.source_ref
-        return f"{ref.namespace or self.metadata.namespace}/{ref.name}"
+        """``namespace/name`` of the GitRepository it commits to."""
+        return self.ref_key(self.spec.source_ref)
 
     @property
     def checkout_branch(self) -> str | None:

@@ -16,12 +16,11 @@ from canaryflow.api.base import Model
 from canaryflow.api.flux.common import (
     FluxObject,
     Interval,
-    LocalObjectReference,
     NamespacedObjectKindReference,
-    NamespacedObjectReference,
     SecretKeyReference,
     seconds,
 )
+from canaryflow.api.refs import LocalObjectReference, NamespacedObjectReference
 
 VERSIONS: Final = ("v1", "v1beta2")
 #: Flux never waits less than this for apply and health checks, whatever the interval.
@@ -247,14 +246,12 @@ Kustomization = KustomizationV1 | KustomizationV1beta2
 
 def source_key(kustomization: Kustomization) -> str:
     """``namespace/name`` of the source a Kustomization builds from (its own namespace unless it names one)."""
-    ref = kustomization.spec.source_ref
-    return f"{ref.namespace or kustomization.metadata.namespace}/{ref.name}"
+    return kustomization.ref_key(kustomization.spec.source_ref)
 
 
 def dependency_keys(kustomization: Kustomization) -> list[str]:
     """``namespace/name`` of each Kustomization in ``dependsOn``, in order."""
-    own = kustomization.metadata.namespace
-    return [f"{d.namespace or own}/{d.name}" for d in kustomization.spec.depends_on or ()]
+    return [kustomization.ref_key(d) for d in kustomization.spec.depends_on or ()]
 
 
 def substitutions(kustomization: Kustomization) -> dict[str, str]:

@@ -13,7 +13,8 @@ from typing import Final, Literal
 from pydantic import Field, model_validator
 
 from canaryflow.api.base import Model
-from canaryflow.api.flux.common import FluxObject, Interval, LocalObjectReference, Timeout
+from canaryflow.api.flux.common import FluxObject, Interval, Timeout
+from canaryflow.api.refs import LocalObjectReference
 
 RECEIVER_VERSIONS: Final = ("v1", "v1beta2")
 ALERTING_VERSIONS: Final = ("v1beta3",)

@@ -16,10 +16,10 @@ from canaryflow.api.flux.common import (
     AccessFrom,
     FluxObject,
     Interval,
-    LocalObjectReference,
     Timeout,
     seconds,
 )
+from canaryflow.api.refs import LocalObjectReference
 
 VERSIONS: Final = ("v1", "v1beta2")
 DEFAULT_BRANCH: Final = "master"

@@ -1,16 +1,23 @@
 """The status canaryflow writes on Flux objects, shaped as Flux's controllers write it, so ``flux get``,
 ``kubectl wait --for=condition=Ready`` and dashboards built for Flux read it unchanged.
 
-Build one, then ``to_dict()`` it into the status subresource (camelCase, unset fields left out). These types are
-for writing: status read back is free-form (``FluxObject.status``), since anything may have written it.
+Every GitOps reconciler builds one of these and hands it to its ``FluxObjects`` store, which serialises it once,
+with ``to_dict()`` (camelCase, unset fields left out), into the local store or the status subresource. Each type
+holds only what the kind's Flux CRD declares (``tests/api/test_flux_crd_paths.py`` holds them to the CRDs): a
+field the CRD lacks would be pruned by the API server. Status read back is free-form (``FluxObject.status``,
+anything may have written it); :func:`read` takes from it what a reconcile carries over, as the typed model.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError
 
 from canaryflow.api.base import Model
-from canaryflow.api.flux.common import Condition, LocalObjectReference
+from canaryflow.api.flux.common import READY, Condition, conditions_of
+from canaryflow.api.refs import LocalObjectReference
 
 
 class FluxStatus(Model):
@@ -20,6 +27,15 @@ class FluxStatus(Model):
     observed_generation: int | None = None
     conditions: list[Condition] | None = None
     last_handled_reconcile_at: str | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions or () if c.type == type_), None)
+
+    @property
+    def ready(self) -> bool:
+        """Whether it says ``Ready=True`` (of whichever generation)."""
+        found = self.condition(READY)
+        return found is not None and found.status == "True"
 
 
 class Artifact(Model):
@@ -82,7 +98,7 @@ class ImageRepositoryStatus(FluxStatus):
 
 
 class ImageRef(Model):
-    """An image as a policy chose it; ``name`` without the tag."""
+    """An image as a policy chose it; ``name`` without the tag; ``str()`` is the image as a setter writes it."""
 
     name: str
     tag: str
@@ -107,3 +123,26 @@ class ImageUpdateAutomationStatus(FluxStatus):
 
 class ReceiverStatus(FluxStatus):
     webhook_path: str | None = None
+
+
+S = TypeVar("S", bound=FluxStatus)
+
+
+def read(model: type[S], stored: Mapping[str, Any] | None) -> S:
+    """A status read back from storage as ``model``, to carry over what a reconcile keeps (the inventory, an
+    artifact's time): as Flux's controllers decode it into their types, a field ``model`` does not declare, or
+    whose value does not fit it (written by hand, by an older version), is left out, and so are ill-formed
+    conditions (:func:`~canaryflow.api.flux.common.conditions_of`)."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        if not stored or alias not in stored or stored[alias] is None:
+            continue
+        if name == "conditions":
+            fields[name] = conditions_of(stored)
+            continue
+        try:
+            fields[name] = getattr(model.model_validate({alias: stored[alias]}, by_alias=True, by_name=False), name)
+        except ValidationError:
+            continue
+    return model(**fields)

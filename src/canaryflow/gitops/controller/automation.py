@@ -6,6 +6,7 @@ from __future__ import annotations
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.image import ImageUpdateAutomation
 from canaryflow.api.flux.source import GitRepository
+from canaryflow.api.flux.status import ImagePolicyStatus, ImageRef, ImageUpdateAutomationStatus
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.context import Context, Result, conditions
@@ -22,7 +23,7 @@ async def reconcile_image_update_automation(
 ) -> Result:
     gen = automation.metadata.generation or 0
     every = automation.spec.interval_seconds
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, ImageUpdateAutomationStatus)
     source = parse.builds_on(automation)
     assert source is not None  # every ImageUpdateAutomation names its GitRepository
     try:
@@ -32,7 +33,8 @@ async def reconcile_image_update_automation(
         repo = parse.git_repository(body)
         secret = await ctx.secret(source.namespace, repo.spec.secret_ref)
         auth = GitAuth.from_secret(secret) if secret else None
-        images = await _latest_images(ctx, key.namespace)
+        policies = await _latest_images(ctx, key.namespace)
+        images = {f"{key.namespace}:{name}": str(ref) for name, ref in policies.items()}
         wanted = automation_spec(automation, repo)
         sha = await run_automation(wanted, images, workdir=ctx.workdir / key.namespace / key.name, auth=auth)
     except (LookupError, SourceError, SetterError, TemplateError, ValueError) as exc:  # InvalidObject too
@@ -40,14 +42,16 @@ async def reconcile_image_update_automation(
         return Result.retry(failures, every)
     now = rfc3339(ctx.now())
     done = f"pushed commit '{sha}'" if sha else "no updates made"
-    status = {
-        "observedGeneration": gen,
-        "lastAutomationRunTime": now,
-        "lastPushCommit": sha or previous.get("lastPushCommit"),
-        "lastPushTime": now if sha else previous.get("lastPushTime"),
-        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, done, gen)),
-    }
-    await ctx.objects.set_status(key, {k: v for k, v in status.items() if v is not None})
+    status = ImageUpdateAutomationStatus(
+        observed_generation=gen,
+        last_automation_run_time=now,
+        last_push_commit=sha or previous.last_push_commit,
+        last_push_time=now if sha else previous.last_push_time,
+        observed_policies=policies or None,
+        conditions=conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, done, gen)),
+        last_handled_reconcile_at=automation.requested_at,
+    )
+    await ctx.objects.set_status(key, status)
     if sha is None:
         return Result(every)
     branch = wanted.push_branch or wanted.branch
@@ -55,16 +59,17 @@ async def reconcile_image_update_automation(
     return Result(every, (source,))
 
 
-async def _latest_images(ctx: Context, namespace: str) -> dict[str, str]:
-    """``"ns:policy" -> latest image`` for every ready ImagePolicy of the namespace (Flux's default selector)."""
+async def _latest_images(ctx: Context, namespace: str) -> dict[str, ImageRef]:
+    """``policy name -> latest image`` of every ImagePolicy of the namespace that chose one (Flux's default
+    selector), as Flux's ``status.observedPolicies`` lists them."""
     images = {}
     for policy in await ctx.objects.list("ImagePolicy"):
         pkey = Key.of(policy)
         if pkey.namespace != namespace:
             continue
-        latest = (await ctx.objects.status(pkey)).get("latestImage")
-        if latest:
-            images[f"{pkey.namespace}:{pkey.name}"] = str(latest)
+        latest = (await ctx.status(pkey, ImagePolicyStatus)).latest_ref
+        if latest is not None:
+            images[pkey.name] = latest
     return images
 
 

@@ -7,8 +7,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from canaryflow.api.flux import STATUS
 from canaryflow.api.flux import common as flux
-from canaryflow.api.flux.common import Condition, LocalObjectReference
+from canaryflow.api.flux.common import Condition
+from canaryflow.api.flux.status import FluxStatus, S, read
+from canaryflow.api.refs import LocalObjectReference
 from canaryflow.clock import Clock, SystemClock
 from canaryflow.clock.backoff import Backoff
 from canaryflow.gitops.controller import parse
@@ -90,27 +93,38 @@ class Context:
             return
         await self.events(str(key), warning, reason, message)
 
+    async def status(self, key: Key, model: type[S]) -> S:
+        """The stored status of ``key`` as ``model`` (what :func:`~canaryflow.api.flux.status.read` keeps of it)."""
+        return read(model, await self.objects.status(key))
+
+    async def write(self, key: Key, previous: FluxStatus, status: FluxStatus) -> bool:
+        """Store ``status`` when it differs from ``previous``; whether it did."""
+        if status == previous:
+            return False
+        await self.objects.set_status(key, status)
+        return True
+
     async def not_ready(self, key: Key, generation: int, reason: str, message: str) -> None:
         """Record a failed reconcile: ``Ready=False`` with the reason (the rest of the status is kept, so a
         Kustomization keeps its inventory); an event only when the status changed, not at every retry."""
-        previous = await self.objects.status(key)
-        failed = self.condition(flux.READY, False, reason, message, generation)
-        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, failed)}
-        if status != previous:
-            await self.objects.set_status(key, status)
-            await self.emit(key, True, reason, message)
+        await self._failed(key, generation, reason, message, stalled=False)
 
     async def stalled(self, key: Key, generation: int, reason: str, message: str) -> Result:
         """Record a spec that retrying cannot fix (``Stalled=True``, ``Ready=False``; the rest of the status is
         kept); one Warning event, when the status changed. The Result waits for a change rather than retrying."""
-        previous = await self.objects.status(key)
-        ready = self.condition(flux.READY, False, reason, message, generation)
-        stalled = self.condition(flux.STALLED, True, reason, message, generation)
-        status = {**previous, "observedGeneration": generation, "conditions": conditions(previous, ready, stalled)}
-        if status != previous:
-            await self.objects.set_status(key, status)
-            await self.emit(key, True, reason, message)
+        await self._failed(key, generation, reason, message, stalled=True)
         return Result(STALLED_RECHECK)
+
+    async def _failed(self, key: Key, generation: int, reason: str, message: str, *, stalled: bool) -> None:
+        previous = await self.status(key, STATUS[key.kind])
+        found = [self.condition(flux.READY, False, reason, message, generation)]
+        if stalled:
+            found.append(self.condition(flux.STALLED, True, reason, message, generation))
+        status = previous.model_copy(
+            update={"observed_generation": generation, "conditions": conditions(previous, *found)}
+        )
+        if await self.write(key, previous, status):
+            await self.emit(key, True, reason, message)
 
     async def dependents(self, kind: str, source: Key) -> list[Key]:
         """Objects of ``kind`` that build on ``source`` (see :func:`parse.builds_on`); an object that does not
@@ -126,10 +140,9 @@ class Context:
         return found
 
 
-def conditions(previous: dict[str, Any], *current: Condition) -> list[dict[str, Any]]:
-    """``status.conditions`` after a reconcile that found ``current`` (see :func:`flux.set_conditions`), as
-    stored: Flux's ``metav1.Condition`` shape."""
-    return [c.to_dict() for c in flux.set_conditions(flux.conditions_of(previous), current)]
+def conditions(previous: FluxStatus, *current: Condition) -> list[Condition]:
+    """``status.conditions`` after a reconcile that found ``current`` (see :func:`flux.set_conditions`)."""
+    return flux.set_conditions(previous.conditions or (), current)
 
 
 def typed(

@@ -3,10 +3,9 @@ changes, so a pushed tag reaches the automation without waiting for every interv
 
 from __future__ import annotations
 
-from typing import Any
-
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.image import ImagePolicy, ImageRepository, ImageRepositorySpec
+from canaryflow.api.flux.status import ImagePolicyStatus, ImageRef, ImageRepositoryStatus, ScanResult
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
@@ -24,7 +23,7 @@ LATEST_TAGS = 10
 async def reconcile_image_repository(ctx: Context, key: Key, repo: ImageRepository, failures: int) -> Result:
     spec = repo.spec
     gen = repo.metadata.generation or 0
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, ImageRepositoryStatus)
     image = spec.image
     try:
         host = registry.parse_image(image).api_host
@@ -45,20 +44,20 @@ async def reconcile_image_repository(ctx: Context, key: Key, repo: ImageReposito
     changed = ctx.tags.get(key) != kept
     ctx.tags[key] = kept
     message = f"successful scan: found {len(kept)} tags"
-    status = {
-        "observedGeneration": gen,
-        "canonicalImageName": image,
-        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
-        "lastScanResult": {
-            "tagCount": len(kept),
-            "latestTags": sorted(kept, reverse=True)[:LATEST_TAGS],
-            "scanTime": (previous.get("lastScanResult") or {}).get("scanTime")
-            if not changed and previous.get("lastScanResult")
-            else rfc3339(ctx.now()),
-        },
-    }
-    if status != previous:
-        await ctx.objects.set_status(key, status)
+    scanned = previous.last_scan_result
+    status = ImageRepositoryStatus(
+        observed_generation=gen,
+        canonical_image_name=image,
+        conditions=conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
+        last_scan_result=ScanResult(
+            tag_count=len(kept),
+            latest_tags=sorted(kept, reverse=True)[:LATEST_TAGS],
+            scan_time=scanned.scan_time if scanned and not changed else rfc3339(ctx.now()),
+        ),
+        observed_exclusion_list=list(spec.exclusions),
+        last_handled_reconcile_at=repo.requested_at,
+    )
+    await ctx.write(key, previous, status)
     wake = tuple(await ctx.dependents("ImagePolicy", key)) if changed else ()
     return Result(spec.interval_seconds, wake)
 
@@ -69,7 +68,7 @@ def secret_name(spec: ImageRepositorySpec) -> str | None:
 
 async def reconcile_image_policy(ctx: Context, key: Key, policy: ImagePolicy, failures: int) -> Result:
     gen = policy.metadata.generation or 0
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, ImagePolicyStatus)
     repo = parse.builds_on(policy)
     assert repo is not None  # every ImagePolicy names its ImageRepository
     tags = ctx.tags.get(repo)
@@ -90,21 +89,17 @@ async def reconcile_image_policy(ctx: Context, key: Key, policy: ImagePolicy, fa
         message = f"no tag of '{image_name}' matches the policy"
         await ctx.not_ready(key, gen, flux.RECONCILIATION_FAILED, message)
         return Result(DEPENDENCY_RETRY)
-    latest = f"{image_name}:{tag}"
+    latest = ImageRef(name=image_name, tag=tag)
     message = f"Latest image tag for '{image_name}' resolved to {tag}"
-    status: dict[str, Any] = {
-        "observedGeneration": gen,
-        "latestImage": latest,
-        "latestRef": {"name": image_name, "tag": tag},
-        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
-    }
-    old = previous.get("latestImage")
-    if old and old != latest:
-        status["observedPreviousImage"] = old
-    elif previous.get("observedPreviousImage"):
-        status["observedPreviousImage"] = previous["observedPreviousImage"]
-    if status != previous:
-        await ctx.objects.set_status(key, status)
+    old = previous.latest_ref
+    status = ImagePolicyStatus(
+        observed_generation=gen,
+        latest_ref=latest,
+        observed_previous_ref=old if old and old != latest else previous.observed_previous_ref,
+        conditions=conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
+        last_handled_reconcile_at=policy.requested_at,
+    )
+    await ctx.write(key, previous, status)
     wake: tuple[Key, ...] = ()
     if old != latest:
         await ctx.emit(key, False, flux.SUCCEEDED, message)

@@ -12,10 +12,12 @@ and status the object had.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.kustomize import KustomizationV1
+from canaryflow.api.flux.status import KustomizationStatus, ResourceInventory
 from canaryflow.gitops.controller import parse
 from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
@@ -29,7 +31,7 @@ from canaryflow.gitops.target.base import ObjRef
 async def reconcile_kustomization(ctx: Context, key: Key, kustomization: KustomizationV1, failures: int) -> Result:
     gen = kustomization.metadata.generation or 0
     spec = kustomization.spec
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, KustomizationStatus)
     source = source_of(kustomization)
     artifact = ctx.artifacts.get(source)
     if artifact is None:
@@ -48,19 +50,17 @@ async def reconcile_kustomization(ctx: Context, key: Key, kustomization: Kustomi
     outcome = await reconcile(
         kustomization, artifact, inventory_of(previous), ctx.target, variables=values, clock=ctx.clock
     )
-    status: dict[str, Any] = {
-        "observedGeneration": gen,
-        "conditions": conditions(previous, *outcome.conditions),
-        "lastAttemptedRevision": artifact.revision,
-        "lastAppliedRevision": artifact.revision if outcome.ready else previous.get("lastAppliedRevision"),
-        "inventory": {"entries": [inventory.entry(ref) for ref in outcome.inventory]},
-    }
-    if kustomization.requested_at:
-        status["lastHandledReconcileAt"] = kustomization.requested_at
-    if not outcome.ready and not outcome.inventory:
-        status["inventory"] = previous.get("inventory") or {"entries": []}  # nothing applied: keep what was
-    if status != previous:
-        await ctx.objects.set_status(key, status)
+    applied = ResourceInventory(entries=[inventory.entry(ref) for ref in outcome.inventory])
+    status = KustomizationStatus(
+        observed_generation=gen,
+        conditions=conditions(previous, *outcome.conditions),
+        last_attempted_revision=artifact.revision,
+        last_applied_revision=artifact.revision if outcome.ready else previous.last_applied_revision,
+        # nothing applied (a failure before the apply): keep what was
+        inventory=applied if outcome.ready or outcome.inventory else previous.inventory or applied,
+        last_handled_reconcile_at=kustomization.requested_at,
+    )
+    await ctx.write(key, previous, status)
     written = [c for c in outcome.changes if c.action not in ("unchanged", "provided")]
     if written or not outcome.ready:
         summary = "\n".join(f"{c.ref.kind}/{c.ref.namespace + '/' if c.ref.namespace else ''}{c.ref.name} {c.action}"
@@ -68,7 +68,7 @@ async def reconcile_kustomization(ctx: Context, key: Key, kustomization: Kustomi
         await ctx.emit(key, not outcome.ready, outcome.reason, summary or outcome.message)
     if not outcome.ready:
         return Result(spec.retry_interval_seconds)
-    newly = not flux.is_ready(previous) or previous.get("lastAppliedRevision") != artifact.revision
+    newly = not previous.ready or previous.last_applied_revision != artifact.revision
     return Result(spec.interval_seconds, tuple(await _dependents(ctx, key)) if newly else ())
 
 
@@ -92,17 +92,17 @@ async def _unready_dependency(ctx: Context, kustomization: KustomizationV1, revi
         dep_body = await ctx.objects.get(dep_key)
         if dep_body is None:
             continue
-        status = await ctx.objects.status(dep_key)
+        status = await ctx.status(dep_key, KustomizationStatus)
         try:
             dep_source = str(source_of(parse.kustomization(dep_body)))
         except parse.InvalidObject as exc:  # its own reconcile says so (Stalled); here it is not ready
             dep_source = f"invalid: {exc}"
         statuses[(dep_key.namespace, dep_key.name)] = DependencyStatus(
             generation=parse.generation(dep_body),
-            observed_generation=int(status.get("observedGeneration") or -1),
-            ready=flux.is_ready(status),
+            observed_generation=status.observed_generation or -1,
+            ready=status.ready,
             source=dep_source,
-            last_applied_revision=status.get("lastAppliedRevision"),
+            last_applied_revision=status.last_applied_revision,
         )
     ready, message = dependencies_ready(depends_on, statuses, source=str(source_of(kustomization)), revision=revision)
     return None if ready else message
@@ -135,13 +135,11 @@ async def variables(ctx: Context, kustomization: KustomizationV1) -> dict[str, s
     return merge_variables(kustomization.spec.variables, sources)
 
 
-def inventory_of(status: dict[str, Any]) -> list[ObjRef]:
+def inventory_of(status: KustomizationStatus | Mapping[str, Any]) -> list[ObjRef]:
+    """What a status says was applied last: one written, or one read back as JSON (a finalizer's, a diff's)."""
+    if isinstance(status, KustomizationStatus):
+        return [inventory.from_entry(item) for item in status.inventory.entries] if status.inventory else []
     return [inventory.from_entry(item) for item in (status.get("inventory") or {}).get("entries") or []]
-
-
-#: Event reasons of a finalization, as Flux's controllers name a finished and a failed garbage collection.
-GARBAGE_COLLECTED = flux.GARBAGE_COLLECTION_SUCCEEDED
-PRUNE_FAILED = flux.PRUNE_FAILED
 
 
 async def finalize_kustomization(ctx: Context, key: Key, body: dict[str, Any], status: dict[str, Any]) -> bool:
@@ -153,20 +151,21 @@ async def finalize_kustomization(ctx: Context, key: Key, body: dict[str, Any], s
     try:
         spec = parse.kustomization(body).spec
     except parse.InvalidObject as exc:  # what it asks for is unknown: deleting by a guess would be worse
-        await ctx.emit(key, True, PRUNE_FAILED, f"spec unreadable, nothing was deleted: {exc}")
+        await ctx.emit(key, True, flux.PRUNE_FAILED, f"spec unreadable, nothing was deleted: {exc}")
         return True
     if not spec.prune or spec.suspend:
         return True
     try:
         refs = prune.finalizer_order(inventory_of(status))
     except ValueError as exc:  # a hand-edited status: deleting by a guess would be worse than leaving things
-        await ctx.emit(key, True, PRUNE_FAILED, f"inventory unreadable, nothing was deleted: {exc}")
+        await ctx.emit(key, True, flux.PRUNE_FAILED, f"inventory unreadable, nothing was deleted: {exc}")
         return True
     pruned = await prune.delete(refs, key.name, key.namespace, ctx.target)
     if pruned.deleted:
-        await ctx.emit(key, False, GARBAGE_COLLECTED, "\n".join(str(change) for change in pruned.deleted))
+        deleted = "\n".join(str(change) for change in pruned.deleted)
+        await ctx.emit(key, False, flux.GARBAGE_COLLECTION_SUCCEEDED, deleted)
     if pruned.error is not None:
         left = ", ".join(str(ref) for ref in pruned.remaining)
-        await ctx.emit(key, True, PRUNE_FAILED, f"{pruned.error} (not deleted yet: {left})")
+        await ctx.emit(key, True, flux.PRUNE_FAILED, f"{pruned.error} (not deleted yet: {left})")
         return False
     return True

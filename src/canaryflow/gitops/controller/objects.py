@@ -4,6 +4,9 @@ The local runtime keeps them in its SQLite object store, the Kubernetes runtime 
 subresource). Both give the controller the same small view: list and get objects of the Flux kinds, read the
 data of a ConfigMap or Secret (for ``secretRef`` and ``substituteFrom``), and persist an object's status, which
 holds the Kustomization's inventory: a prune after a crash still knows what it applied.
+
+A status is written as the typed model of :mod:`canaryflow.api.flux.status` and serialised once, by the store,
+with :func:`stored` (Flux's shape: camelCase, unset fields left out); it is read back as that JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 from typing import Any, Protocol
+
+from canaryflow.api.flux.status import FluxStatus
 
 #: The kinds the controller reconciles, by kind: their API group.
 FLUX_KINDS: dict[str, str] = {
@@ -53,7 +58,14 @@ class FluxObjects(Protocol):
         """The stored status ({} when none)."""
         ...
 
-    async def set_status(self, key: Key, status: dict[str, Any]) -> None: ...
+    async def set_status(self, key: Key, status: FluxStatus) -> None:
+        """Replace the stored status with ``status``, serialised by :func:`stored`."""
+        ...
+
+
+def stored(status: FluxStatus) -> dict[str, Any]:
+    """``status`` as every store keeps it and the API serves it: JSON, camelCase, unset fields left out."""
+    return status.to_dict()
 
 
 class MemoryObjects:
@@ -94,6 +106,6 @@ class MemoryObjects:
     async def status(self, key: Key) -> dict[str, Any]:
         return copy.deepcopy(self.statuses.get(key, {}))
 
-    async def set_status(self, key: Key, status: dict[str, Any]) -> None:
+    async def set_status(self, key: Key, status: FluxStatus) -> None:
         self.status_writes += 1
-        self.statuses[key] = copy.deepcopy(status)
+        self.statuses[key] = stored(status)

@@ -17,8 +17,6 @@ from canaryflow.api import flux, loader, validate
 from canaryflow.api.flux import common, image, kustomize, notification, source
 from canaryflow.gitops.controller.objects import Key
 
-#: A stored object canaryflow's models refuse (Flux's admission would have refused it): Stalled until it changes.
-INVALID_SPEC: Final = "InvalidSpec"
 #: Flux's own reason where it names one for a refused field.
 _REASONS: Final = {
     ("ImageRepository", "spec.image"): common.IMAGE_URL_INVALID,
@@ -39,11 +37,11 @@ def parse(body: Mapping[str, Any]) -> flux.FluxResource:
     checked = validate.check(loader.Document(source="", line=0, body=dict(body)))
     if checked.problems:
         first = checked.problems[0].path
-        reason = _REASONS.get((str(body.get("kind")), first), INVALID_SPEC)
+        reason = _REASONS.get((str(body.get("kind")), first), common.INVALID_SPEC)
         raise InvalidObject(reason, "; ".join(f"{p.path}: {p.message}" if p.path else p.message
                                               for p in checked.problems))  # fmt: skip
     if checked.resource is None or not isinstance(checked.resource, flux.FluxResource):
-        raise InvalidObject(INVALID_SPEC, f"{body.get('apiVersion')} {body.get('kind')}: not a Flux kind")
+        raise InvalidObject(common.INVALID_SPEC, f"{body.get('apiVersion')} {body.get('kind')}: not a Flux kind")
     return checked.resource
 
 
@@ -83,7 +81,7 @@ def _of(body: Mapping[str, Any], *models: type[flux.FluxResource]) -> flux.FluxR
     resource = parse(body)
     if not isinstance(resource, models):
         wanted = " or ".join(model.__name__ for model in models)
-        raise InvalidObject(INVALID_SPEC, f"expected {wanted}, got {resource.api_version} {resource.kind}")
+        raise InvalidObject(common.INVALID_SPEC, f"expected {wanted}, got {resource.api_version} {resource.kind}")
     return resource
 
 

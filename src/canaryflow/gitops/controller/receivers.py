@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.notification import Receiver
+from canaryflow.api.flux.status import ReceiverStatus
 from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.context import DEPENDENCY_RETRY, Context, Result, conditions
 from canaryflow.gitops.controller.objects import FluxObjects, Key
@@ -14,7 +15,7 @@ RECHECK = 600.0
 
 async def reconcile_receiver(ctx: Context, key: Key, hook: Receiver, failures: int) -> Result:
     gen = hook.metadata.generation or 0
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, ReceiverStatus)
     ref = hook.spec.secret_ref
     try:
         secret = await ctx.secret(key.namespace, ref) or {}
@@ -25,22 +26,22 @@ async def reconcile_receiver(ctx: Context, key: Key, hook: Receiver, failures: i
                 f"receiver type {hook.spec.type!r} is not supported (supported: {', '.join(receiver.TYPES)})"
             )
     except LookupError as exc:
-        status = {
-            "observedGeneration": gen,
-            "conditions": conditions(previous, ctx.condition(flux.READY, False, flux.TOKEN_NOT_FOUND, str(exc), gen)),
-        }
-        if status != previous:
-            await ctx.objects.set_status(key, status)
+        failed = ReceiverStatus(
+            observed_generation=gen,
+            conditions=conditions(previous, ctx.condition(flux.READY, False, flux.TOKEN_NOT_FOUND, str(exc), gen)),
+            last_handled_reconcile_at=hook.requested_at,
+        )
+        await ctx.write(key, previous, failed)
         return Result(DEPENDENCY_RETRY, failed=True)
     path = receiver.webhook_path(secret["token"], key.name, key.namespace)
     message = f"Receiver initialized for path: {path}"
-    status = {
-        "observedGeneration": gen,
-        "webhookPath": path,
-        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
-    }
-    if status != previous:
-        await ctx.objects.set_status(key, status)
+    status = ReceiverStatus(
+        observed_generation=gen,
+        webhook_path=path,
+        conditions=conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
+        last_handled_reconcile_at=hook.requested_at,
+    )
+    await ctx.write(key, previous, status)
     return Result(RECHECK)
 
 

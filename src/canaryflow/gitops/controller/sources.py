@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from canaryflow.api.flux import common as flux
 from canaryflow.api.flux.source import GitRepository
+from canaryflow.api.flux.status import Artifact as StoredArtifact
+from canaryflow.api.flux.status import GitRepositoryStatus
 from canaryflow.api.timestamps import rfc3339
 from canaryflow.gitops.controller.context import Context, Result, conditions
 from canaryflow.gitops.controller.objects import Key
@@ -15,46 +15,47 @@ from canaryflow.gitops.source.base import GitAuth, GitRef, GitSpec, SourceError
 async def reconcile_git_repository(ctx: Context, key: Key, repo: GitRepository, failures: int) -> Result:
     every = repo.spec.interval_seconds
     gen = repo.metadata.generation or 0
-    previous = await ctx.objects.status(key)
+    previous = await ctx.status(key, GitRepositoryStatus)
     try:
         secret = await ctx.secret(key.namespace, repo.spec.secret_ref)
         artifact = await ctx.source.fetch(f"{key.namespace}/{key.name}", git_spec(repo, secret))
     except (SourceError, LookupError) as exc:
         message = str(exc)
-        status = {
-            **previous,
-            "observedGeneration": gen,
+        failed = previous.model_copy(update={
+            "observed_generation": gen,
             "conditions": conditions(
                 previous,
                 ctx.condition(flux.READY, False, flux.GIT_OPERATION_FAILED, message, gen),
                 ctx.condition(flux.FETCH_FAILED, True, flux.GIT_OPERATION_FAILED, message, gen),
             ),
-        }
-        await ctx.objects.set_status(key, _with_request(status, repo))
-        if not flux.find_condition(previous, flux.FETCH_FAILED):
+            "last_handled_reconcile_at": repo.requested_at or previous.last_handled_reconcile_at,
+        })  # fmt: skip
+        await ctx.objects.set_status(key, failed)
+        if not previous.condition(flux.FETCH_FAILED):
             await ctx.emit(key, True, flux.GIT_OPERATION_FAILED, message)
         return Result.retry(failures, every)
     known = ctx.artifacts.get(key)
     ctx.artifacts[key] = artifact
     message = f"stored artifact for revision '{artifact.revision}'"
-    status = {
-        "observedGeneration": gen,
-        "conditions": conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
-        "artifact": {
-            "revision": artifact.revision,
-            "digest": artifact.digest,
-            "path": str(artifact.path),
-            "url": artifact.url,
-            "lastUpdateTime": (previous.get("artifact") or {}).get("lastUpdateTime")
-            if (previous.get("artifact") or {}).get("revision") == artifact.revision
+    before = previous.artifact
+    status = GitRepositoryStatus(
+        observed_generation=gen,
+        conditions=conditions(previous, ctx.condition(flux.READY, True, flux.SUCCEEDED, message, gen)),
+        artifact=StoredArtifact(
+            revision=artifact.revision,
+            digest=artifact.digest,
+            path=str(artifact.path),
+            url=artifact.url,
+            last_update_time=before.last_update_time
+            if before and before.revision == artifact.revision
             else rfc3339(ctx.now()),
-        },
-    }
-    status = _with_request(status, repo)
-    if status != previous:
-        await ctx.objects.set_status(key, status)
-    if (previous.get("artifact") or {}).get("revision") != artifact.revision:
-        await ctx.emit(key, False, "NewArtifact", message)
+        ),
+        observed_ignore=repo.spec.ignore,
+        last_handled_reconcile_at=repo.requested_at,
+    )
+    await ctx.write(key, previous, status)
+    if before is None or before.revision != artifact.revision:
+        await ctx.emit(key, False, flux.NEW_ARTIFACT, message)
     wake: tuple[Key, ...] = ()
     if known is None or known.revision != artifact.revision:
         wake = tuple(await ctx.dependents("Kustomization", key)) + tuple(
@@ -73,8 +74,3 @@ def git_spec(repo: GitRepository, secret: dict[str, str] | None) -> GitSpec:
         timeout=repo.spec.timeout_seconds,
         auth=GitAuth.from_secret(secret) if secret else None,
     )
-
-
-def _with_request(status: dict[str, Any], repo: GitRepository) -> dict[str, Any]:
-    """Echo ``reconcile.fluxcd.io/requestedAt`` as Flux does, so ``flux reconcile`` knows it was handled."""
-    return {**status, "lastHandledReconcileAt": repo.requested_at} if repo.requested_at else status

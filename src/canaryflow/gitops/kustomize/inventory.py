@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from canaryflow.api.flux.status import InventoryEntry
 from canaryflow.gitops.target.base import ObjRef
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
@@ -78,13 +79,15 @@ def prune_disabled(obj: Mapping[str, Any]) -> bool:
     return str(marks.get(PRUNE_ANNOTATION, "")).lower() == "disabled"
 
 
-def entry(ref: ObjRef) -> dict[str, str]:
+def entry(ref: ObjRef) -> InventoryEntry:
     """An inventory entry as Flux writes it: ``{"id": ..., "v": <version>}``."""
-    return {"id": ref.id, "v": ref.api_version.rpartition("/")[2]}
+    return InventoryEntry(id=ref.id, v=ref.api_version.rpartition("/")[2])
 
 
-def from_entry(item: Mapping[str, Any]) -> ObjRef:
-    """The inverse of :func:`entry`; a malformed id is a ValueError naming it."""
+def from_entry(item: InventoryEntry | Mapping[str, Any]) -> ObjRef:
+    """The inverse of :func:`entry`, also of an entry read back as JSON; a malformed id is a ValueError naming it."""
+    if isinstance(item, InventoryEntry):
+        item = {"id": item.id, "v": item.v}
     parts = str(item.get("id", "")).split("_")
     if len(parts) < 4:
         raise ValueError(f"inventory entry {item.get('id')!r} is not <namespace>_<name>_<group>_<kind>")

@@ -57,7 +57,7 @@ class Report:
     ) -> Outcome:
         conditions = [
             self._condition(flux.READY, False, reason, message),
-            self._condition(flux.RECONCILING, True, "ProgressingWithRetry", message),
+            self._condition(flux.RECONCILING, True, flux.PROGRESSING_WITH_RETRY, message),
         ]
         if reason == flux.HEALTH_CHECK_FAILED:
             conditions.append(self._condition(flux.HEALTHY, False, reason, message))

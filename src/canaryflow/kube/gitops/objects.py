@@ -15,7 +15,8 @@ import copy
 import logging
 from typing import Any
 
-from canaryflow.gitops.controller.objects import FLUX_KINDS, Key
+from canaryflow.api.flux.status import FluxStatus
+from canaryflow.gitops.controller.objects import FLUX_KINDS, Key, stored
 from canaryflow.kube.client import CONFIGMAP, SECRET, Api, Conflict, Kind, NotFound
 
 log = logging.getLogger(__name__)
@@ -82,17 +83,18 @@ class KubeFluxObjects:
         status = (body or {}).get("status")
         return copy.deepcopy(status) if isinstance(status, dict) else {}
 
-    async def set_status(self, key: Key, status: dict[str, Any]) -> None:
+    async def set_status(self, key: Key, status: FluxStatus) -> None:
         """Replace the whole status (the controller computed it from the one it read), guarded by the
         resourceVersion just read; a deleted object's status is not written (its task is about to end)."""
         kind = await self.kind(key.kind)
+        written = stored(status)
         for attempt in range(1, STATUS_ATTEMPTS + 1):
             body = await self.api.get(kind, key.namespace, key.name)
             if body is None:
                 log.debug("%s: deleted before its status was written", key)
                 return
             try:
-                await self.api.replace_status(kind, {**body, "status": status})
+                await self.api.replace_status(kind, {**body, "status": written})
                 return
             except NotFound:
                 return
