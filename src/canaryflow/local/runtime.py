@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import logging
 import os
-import time
 from typing import Any
 
 from canaryflow.api.canary import Canary
@@ -84,6 +83,7 @@ class Parts:
     """Everything a running runtime is made of, each part started (``wiring.running`` owns them)."""
 
     dirs: state_mod.StateDir
+    started_at: float
     ports: dict[str, Any]
     endpoints: dict[str, Any]
     objects: ObjectStore
@@ -98,7 +98,6 @@ class Parts:
 class LocalRuntime:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
-        self.started_at = time.time()
         self.global_notifier = ""
         self._refresh_global_notifier()
 
@@ -217,7 +216,7 @@ class LocalRuntime:
         return {
             "pid": os.getpid(),
             "cmdline": state_mod.cmdline(os.getpid()),
-            "startedAt": self.started_at,
+            "startedAt": self.parts.started_at,
             "ports": self.parts.ports,
             "endpoints": self.endpoints(),
             "children": self.children(),

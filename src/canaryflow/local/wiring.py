@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -81,12 +82,12 @@ class RuntimeError_(Exception):
 @contextlib.asynccontextmanager
 async def running(options: Options) -> AsyncIterator[LocalRuntime]:
     """The runtime, started, until the block ends; then every part closed and the record saying it stopped."""
-    dirs = options.state_dir
+    dirs, started_at = options.state_dir, time.time()
     ports = _claim(dirs)
     stopped: dict[str, Any] | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
-            runtime = await _wire(options, ports, stack)
+            runtime = await _wire(options, started_at, ports, stack)
             stopped = {**runtime.record(), "pid": None, "children": []}
             yield runtime
     finally:
@@ -106,7 +107,9 @@ def _claim(dirs: state_mod.StateDir) -> dict[str, Any]:
     return choose_ports((dirs.record() or {}).get("ports", {}))
 
 
-async def _wire(options: Options, ports: dict[str, Any], stack: contextlib.AsyncExitStack) -> LocalRuntime:
+async def _wire(
+    options: Options, started_at: float, ports: dict[str, Any], stack: contextlib.AsyncExitStack
+) -> LocalRuntime:
     dirs = options.state_dir
     db = sqlite.connect(dirs.db)
     stack.callback(db.close)
@@ -115,14 +118,7 @@ async def _wire(options: Options, ports: dict[str, Any], stack: contextlib.Async
     router = EnvoyRouter(files, envoy_admin.EnvoyAdmin(_url(ports, "admin")), initial_mesh(ports))
     stack.push_async_callback(router.aclose)
     router.write()
-    prometheus = PrometheusProcess(
-        dirs.prometheus, port=ports["prometheus"], envoy_admin=_url(ports, "admin"),
-        log_path=dirs.logs / "prometheus.log", runtime_api=_url(ports, "api"),
-    )  # fmt: skip
-    envoy = EnvoyProcess(files, admin_port=ports["admin"], log_path=dirs.logs / "envoy.log")
-    helpers = Helpers(envoy, prometheus, _loadtester(dirs, ports))
-    for helper in (helpers.envoy, helpers.prometheus, helpers.loadtester):
-        await _started(stack, helper.start, helper.stop)
+    helpers = await _helpers(dirs, ports, files, stack)
     mesh = LiveMesh(router)
     workloads = ProcessWorkloads(
         WorkloadsConfig(state_dir=dirs.root, lookup=objects.get, on_endpoints=mesh.on_endpoints,
@@ -143,8 +139,8 @@ async def _wire(options: Options, ports: dict[str, Any], stack: contextlib.Async
     host, port = parse_listen(options.dashboard.listen)
     listen = f"{host}:{port or ports['dashboard']}"
     runtime = LocalRuntime(
-        Parts(dirs, ports, endpoints(ports, f"http://{listen}"), objects, mesh, helpers, workloads, plain, control,
-              gitops)
+        Parts(dirs, started_at, ports, endpoints(ports, f"http://{listen}"), objects, mesh, helpers, workloads, plain,
+              control, gitops)
     )  # fmt: skip
     await _started(stack, gitops.start, gitops.close)
     dashboard = dataclasses.replace(options.dashboard, listen=listen)
@@ -154,6 +150,21 @@ async def _wire(options: Options, ports: dict[str, Any], stack: contextlib.Async
     runtime.resume()
     await plain.resync()
     return runtime
+
+
+async def _helpers(
+    dirs: state_mod.StateDir, ports: dict[str, Any], files: XdsFiles, stack: contextlib.AsyncExitStack
+) -> Helpers:
+    """Envoy (serving the files the router wrote), Prometheus scraping it, the load tester: started in turn."""
+    prometheus = PrometheusProcess(
+        dirs.prometheus, port=ports["prometheus"], envoy_admin=_url(ports, "admin"),
+        log_path=dirs.logs / "prometheus.log", runtime_api=_url(ports, "api"),
+    )  # fmt: skip
+    envoy = EnvoyProcess(files, admin_port=ports["admin"], log_path=dirs.logs / "envoy.log")
+    helpers = Helpers(envoy, prometheus, _loadtester(dirs, ports))
+    for helper in (helpers.envoy, helpers.prometheus, helpers.loadtester):
+        await _started(stack, helper.start, helper.stop)
+    return helpers
 
 
 async def _started(
