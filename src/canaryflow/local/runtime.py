@@ -96,39 +96,16 @@ class Parts:
 
 
 class LocalRuntime:
+    """The runtime over its started parts (base.Runtime): reactions to changed objects, and what the API shows."""
+
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
+        # base.Runtime: the parts the API uses
+        self.objects, self.replicas, self.gitops = parts.objects, parts.workloads, parts.gitops
+        self.canaries, self.status_store = parts.control.scheduler, parts.control.status_store
+        self.events, self.recorder = parts.control.events, parts.control.recorder
         self.global_notifier = ""
         self._refresh_global_notifier()
-
-    # -- base.Runtime: the parts the API uses ---------------------------------------------------------------------
-    @property
-    def objects(self) -> ObjectStore:
-        return self.parts.objects
-
-    @property
-    def status_store(self) -> StatusStore:
-        return self.parts.control.status_store
-
-    @property
-    def events(self) -> EventSink:
-        return self.parts.control.events
-
-    @property
-    def recorder(self) -> Recorder:
-        return self.parts.control.recorder
-
-    @property
-    def canaries(self) -> Scheduler:
-        return self.parts.control.scheduler
-
-    @property
-    def replicas(self) -> ProcessWorkloads:
-        return self.parts.workloads
-
-    @property
-    def gitops(self) -> LocalGitOps:
-        return self.parts.gitops
 
     # -- applying objects ------------------------------------------------------------------------------------------
     async def changed(self, changes: list[Change]) -> None:
