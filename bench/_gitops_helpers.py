@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,9 +35,6 @@ from canaryflow.store.base import Event
 # The git servers the GitOps tests use (real `git daemon`, isolated git environment) live with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.gitops.gitserver import GitDaemon, RepoDir, free_port, git
-
-if TYPE_CHECKING:
-    from canaryflow.local.runtime import LocalRuntime
 
 __all__ = ["FLUX_NS", "GitDaemon", "Harness", "HookServer", "Pusher", "RepoDir", "Writes", "percentile", "rss_kib"]
 
@@ -70,8 +67,8 @@ class CountingEvents:
 
 
 class Harness:
-    """What gitops_api.routes needs of the runtime (``objects``, ``flux_objects``, ``gitops``, ``gitops_diff``)
-    and what the runtime's ``changed`` does for GitOps, plus arrival times of ConfigMap contents."""
+    """The runtime's object store and GitOps parts, what the runtime's ``changed`` does for GitOps, plus arrival
+    times of ConfigMap contents."""
 
     def __init__(self, root: Path, timing: Timing | None = None) -> None:
         self.db: sqlite3.Connection = sqlite.connect(root / "state.db")
@@ -79,7 +76,6 @@ class Harness:
         self.events = CountingEvents(sqlite.SqliteEventSink(self.db))
         self.parts = LocalGitOps(self.objects, root / "gitops", self.events, self.changed, timing)
         self.gitops: GitOpsController = self.parts.controller
-        self.flux_objects = self.parts.objects
         self.written = 0  # objects created, configured or deleted (what the runtime is told about)
         self._waiting: dict[tuple[str, str, str], asyncio.Future[float]] = {}
 
@@ -108,9 +104,6 @@ class Harness:
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiting[(namespace, name, value)] = waiter
         return waiter
-
-    async def gitops_diff(self, key: Key) -> list[dict[str, Any]]:
-        return await self.parts.diff(key)
 
     async def apply(self, *bodies: dict[str, Any]) -> list[Key]:
         """``canaryflow apply`` of Flux objects: store them, let the controller track them."""
@@ -143,12 +136,19 @@ class Pusher:
         return time.perf_counter(), sha
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Served:
+    """What gitops_api.routes serves (canaryflow.local.base.GitOpsRuntime): the harness' store and GitOps parts."""
+
+    objects: ObjectStore
+    gitops: LocalGitOps
+
+
 class HookServer:
     """The local runtime's ``/hook/{digest}`` route (gitops_api.routes) on uvicorn, on 127.0.0.1."""
 
     def __init__(self, harness: Harness) -> None:
-        # routes() reads only objects, flux_objects, gitops and gitops_diff of the runtime: the harness has them.
-        app = Starlette(routes=gitops_api.routes(cast("LocalRuntime", harness)))
+        app = Starlette(routes=gitops_api.routes(Served(harness.objects, harness.parts)))
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)

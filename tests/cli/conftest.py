@@ -23,7 +23,7 @@ from canaryflow.cli.main import app
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.engine.effects import EventType
 from canaryflow.local import api, snapshot, state
-from canaryflow.local.objects import ObjectStore
+from canaryflow.local.objects import Change, ObjectStore
 from canaryflow.local.procs import free_port
 from canaryflow.store import sqlite
 from canaryflow.store.base import Event
@@ -102,16 +102,29 @@ class Scheduler:
         self.woken.append(key)
 
 
+class Replicas:
+    def processes(self) -> list[dict[str, Any]]:
+        return []
+
+    def logs(self, namespace: str, workload: str, lines: int = 50) -> str:
+        return ""
+
+
 class Runtime:
-    """What the API reads of a LocalRuntime, over the saved state: the control loop and the processes are
-    absent (nothing ticks), the stores are the real SQLite ones."""
+    """canaryflow.local.base.Runtime over the saved state: the control loop and the processes are absent (nothing
+    ticks, no replica runs, no GitOps controller), the stores are the real SQLite ones."""
 
     def __init__(self, saved: Saved, port: int) -> None:
         self.objects, self.status_store, self.events = saved.objects, saved.status, saved.events
-        self.scheduler = Scheduler(saved.objects)
+        self.canaries = Scheduler(saved.objects)
+        self.replicas = Replicas()
+        self.gitops: Any = None  # tests that reconcile set theirs
         self.recorder = Recorder()
         self.port = port
         self.global_notifier = ""  # no flagger HelmRelease applied
+
+    async def changed(self, changes: list[Change]) -> None:
+        pass
 
     def endpoints(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.port}"
@@ -133,7 +146,7 @@ def served(saved: Saved) -> Iterator[Runtime]:
     """The API over ``saved``, found by the CLI as a running runtime's."""
     port = free_port()
     runtime = Runtime(saved, port)
-    config = uvicorn.Config(api.build(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+    config = uvicorn.Config(api.build(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()

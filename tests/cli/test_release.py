@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -61,11 +60,7 @@ class GitOps:
 def runtime(served: Runtime, saved: Saved) -> Iterator[Runtime]:
     """The served API, with the parts ``apply`` and ``reconcile`` call."""
 
-    async def changed(changes: Any) -> None:
-        pass
-
-    served.changed = changed  # type: ignore[attr-defined]
-    served.gitops = GitOps(saved)  # type: ignore[attr-defined]
+    served.gitops = GitOps(saved)
     yield served
 
 
@@ -77,7 +72,7 @@ def repo(tmp_path: Path, saved: Saved, runtime: Runtime) -> Repo:
     documents = loader.load_text(gitops.bootstrap(f"file://{repo.bare}", "main", "./apps"), "bootstrap").documents
     saved.objects.apply(documents)
     saved.objects.set_status("Kustomization", "flux-system", "flux-system", {"inventory": INVENTORY})
-    runtime.gitops.repo = repo  # type: ignore[attr-defined]
+    runtime.gitops.repo = repo
     return repo
 
 
@@ -103,7 +98,7 @@ def test_the_release_is_one_changed_line_committed_pushed_and_reconciled(saved: 
 def test_the_source_and_the_kustomization_are_reconciled(saved: Saved, repo: Repo, runtime: Runtime) -> None:
     code, _, err = saved.cli("release", f"--workload={BACKEND}", f"--update-image={PODINFO}:6.2.0", "--no-wait")
     assert code == 0, err
-    assert runtime.gitops.reconciled == [  # type: ignore[attr-defined]
+    assert runtime.gitops.reconciled == [
         Key("GitRepository", "flux-system", "flux-system"),
         Key("Kustomization", "flux-system", "flux-system"),
     ]
@@ -113,14 +108,14 @@ def test_the_source_and_the_kustomization_are_reconciled(saved: Saved, repo: Rep
 def test_the_command_waits_while_a_dependency_applies_the_commit_first(
     saved: Saved, repo: Repo, runtime: Runtime
 ) -> None:
-    runtime.gitops.outcome = "dependency"  # type: ignore[attr-defined]
+    runtime.gitops.outcome = "dependency"
     code, _, err = saved.cli("release", f"--workload={BACKEND}", f"--update-image={PODINFO}:6.2.0", "--no-wait")
     assert code == 0, err
     assert "kustomization flux-system/flux-system: Applied" in err
 
 
 def test_a_commit_the_kustomization_cannot_apply_is_an_error(saved: Saved, repo: Repo, runtime: Runtime) -> None:
-    runtime.gitops.outcome = "failed"  # type: ignore[attr-defined]
+    runtime.gitops.outcome = "failed"
     code, out, err = saved.cli("release", f"--workload={BACKEND}", f"--update-image={PODINFO}:6.2.0")
     assert code == 1
     assert f"commit {repo.head('main')}" in out
@@ -153,7 +148,7 @@ def test_a_refused_push_is_an_error_and_nothing_is_reconciled(saved: Saved, repo
     assert "error: cannot push the release to main" in err and "(pre-receive hook declined)" in err, err
     assert "Traceback" not in err
     assert repo.head("main") == head
-    assert runtime.gitops.reconciled == []  # type: ignore[attr-defined]
+    assert runtime.gitops.reconciled == []
 
 
 def test_already_at_that_tag_in_git_commits_nothing(saved: Saved, repo: Repo) -> None:

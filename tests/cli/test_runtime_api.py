@@ -45,14 +45,14 @@ def test_an_operation_that_cannot_apply_is_refused_with_its_reason(saved: Saved,
     code, out, _ = saved.cli("get", "canary", "backend", "-n", "staging", "-o", "json")
     assert json.loads(out)["status"]["conditions"][0]["message"] == "Canary analysis completed successfully"
     assert asyncio.run(saved.status.pending("staging/backend")) is None  # nothing queued for the engine
-    assert served.scheduler.woken == []
+    assert served.canaries.woken == []
 
 
 def test_an_operation_that_applies_is_queued_and_the_canary_woken(saved: Saved, served: Runtime) -> None:
     code, out, _ = saved.cli("promote", "canary", "backend", "-n", "prod")
     assert code == 0 and "canary prod/backend: promote requested" in out
     assert asyncio.run(saved.status.pending("prod/backend")) is Operation.PROMOTE
-    assert served.scheduler.woken == ["prod/backend"]
+    assert served.canaries.woken == ["prod/backend"]
     code, _, err = saved.cli("abort", "canary", "nope", "-n", "prod")
     assert code == 1 and "error: Canary prod/nope not found" in err
 

@@ -16,24 +16,19 @@ from canaryflow.control.scheduler import Timing
 from canaryflow.control.web import Server
 from canaryflow.dashboard.app import Settings as DashboardSettings
 from canaryflow.engine.checks import NoValuesPolicy, Settings
-from canaryflow.local import api, state
-from canaryflow.local.runtime import LocalRuntime, Options
+from canaryflow.local import api, state, wiring
+from canaryflow.local.wiring import Options
 
 
 async def serve(options: Options) -> None:
-    runtime = LocalRuntime(options)
-    await runtime.start()
-    config = uvicorn.Config(
-        api.build(runtime), host="127.0.0.1", port=runtime.ports["api"], log_level="warning", lifespan="off"
-    )
-    server = Server(config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    try:
+    async with wiring.running(options) as runtime:
+        port = runtime.parts.ports["api"]
+        config = uvicorn.Config(api.build(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        server = Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         await server.serve()
-    finally:
-        await runtime.stop()
 
 
 #: The dashboard token reaches the runtime in its environment or a file, never in its argv (``ps`` shows argv).

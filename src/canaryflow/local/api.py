@@ -7,7 +7,7 @@ apiVersion, kind, metadata, spec and status), so scripts written against kubectl
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -20,10 +20,8 @@ from canaryflow.api.status import Phase
 from canaryflow.control.web import metrics_app
 from canaryflow.engine.machine import Operation
 from canaryflow.local import cadvisor, gitops_api, snapshot
+from canaryflow.local.base import Runtime
 from canaryflow.local.objects import Rejected
-
-if TYPE_CHECKING:
-    from canaryflow.local.runtime import LocalRuntime
 
 #: Where each operation applies (the engine ignores it elsewhere, with a warning that would replace the message).
 APPLIES = {
@@ -45,13 +43,13 @@ def refusal(operation: Operation, key: str, phase: Phase) -> str | None:
     return f"cannot {operation} canary {key}: it is {phase}, no analysis is running"
 
 
-def build(runtime: LocalRuntime) -> Starlette:
+def build(runtime: Runtime) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(
             {
                 "endpoints": runtime.endpoints(),
                 "processes": runtime.process_health(),
-                "canaries": runtime.scheduler.keys,
+                "canaries": runtime.canaries.keys,
                 "pid": os.getpid(),
                 "globalNotifier": runtime.global_notifier or None,
             }
@@ -88,23 +86,23 @@ def build(runtime: LocalRuntime) -> Starlette:
             operation = Operation(request.path_params["operation"])
         except ValueError:
             return JSONResponse({"error": "operation must be promote, abort or retry"}, status_code=400)
-        if key not in runtime.scheduler.keys:
+        if key not in runtime.canaries.keys:
             return JSONResponse({"error": snapshot.not_found("Canary", *key.split("/", 1))}, status_code=404)
         stored = await runtime.status_store.load(key)
         reason = refusal(operation, key, stored.status.phase if stored else Phase.INITIALIZING)
         if reason is not None:
             return JSONResponse({"error": reason}, status_code=409)
         await runtime.status_store.request(key, operation)
-        runtime.scheduler.wake(key)
+        runtime.canaries.wake(key)
         return JSONResponse({"canary": key, "operation": operation.value, "accepted": True})
 
     async def logs(request: Request) -> Response:
         lines = int(request.query_params.get("lines", "100"))
-        text = runtime.workloads.logs(request.path_params["namespace"], request.path_params["name"], lines)
+        text = runtime.replicas.logs(request.path_params["namespace"], request.path_params["name"], lines)
         return Response(text, media_type="text/plain")
 
     async def containers(request: Request) -> Response:
-        return Response(cadvisor.exposition(runtime.workloads.processes), media_type=CONTENT_TYPE_LATEST)
+        return Response(cadvisor.exposition(runtime.replicas.processes), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
@@ -122,7 +120,7 @@ def build(runtime: LocalRuntime) -> Starlette:
     )
 
 
-async def _change(request: Request, runtime: LocalRuntime, delete: bool) -> Response:
+async def _change(request: Request, runtime: Runtime, delete: bool) -> Response:
     body = await request.json()
     namespace = body.get("namespace") or "default"
     loaded = loader.Loaded()
@@ -142,7 +140,7 @@ async def _change(request: Request, runtime: LocalRuntime, delete: bool) -> Resp
     return JSONResponse({"changes": [str(c) for c in changes], "warnings": warnings})
 
 
-async def listing(runtime: LocalRuntime, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+async def listing(runtime: Runtime, kind: str, namespace: str | None) -> list[dict[str, Any]]:
     if kind == "Service":
         return runtime.services(namespace)
     if kind == "Deployment":

@@ -3,26 +3,22 @@ object store, operations through the status store and the scheduler, gates throu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
 from canaryflow.dashboard import gates
 from canaryflow.dashboard.base import Json, NotFound
 from canaryflow.engine.machine import Operation
 from canaryflow.local import api
+from canaryflow.local.base import Runtime
 from canaryflow.store.base import Event
-
-if TYPE_CHECKING:
-    from canaryflow.local.runtime import LocalRuntime
 
 FLUX_KINDS = ("GitRepository", "Kustomization", "ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
 
 
 class LocalBackend:
-    def __init__(self, runtime: LocalRuntime) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.prometheus: str | None = runtime.prometheus.url
+        self.prometheus: str | None = runtime.endpoints()["prometheus"]
 
     async def canaries(self) -> list[Json]:
         return await api.listing(self.runtime, "Canary", None)
@@ -41,10 +37,10 @@ class LocalBackend:
         return found
 
     async def operate(self, canary: str, operation: Operation) -> None:
-        if canary not in self.runtime.scheduler.keys:
+        if canary not in self.runtime.canaries.keys:
             raise NotFound(f"canary {canary} not found")
         await self.runtime.status_store.request(canary, operation)
-        self.runtime.scheduler.wake(canary)
+        self.runtime.canaries.wake(canary)
 
     async def gate(self, canary: str, webhook: str, open_: bool) -> str:
         body = next((c for c in await self.canaries() if _key(c) == canary), None)

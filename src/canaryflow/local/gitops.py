@@ -17,6 +17,7 @@ from canaryflow.gitops.controller.diff import diff_kustomization
 from canaryflow.gitops.controller.loop import GitOpsController, Timing
 from canaryflow.gitops.controller.objects import FLUX_KINDS, Key, stored
 from canaryflow.gitops.source.git import GitSource
+from canaryflow.gitops.target.base import Support
 from canaryflow.local.gitops_finalizer import LocalFinalizer
 from canaryflow.local.gitops_target import HealthOf, LocalTarget
 from canaryflow.local.objects import Change, ObjectStore
@@ -106,5 +107,15 @@ class LocalGitOps:
             elif change.action in ("created", "configured"):
                 self.controller.track(key)
 
+    async def reconcile(self, key: Key, timeout: float) -> None:
+        await self.controller.reconcile(key, timeout)
+
+    def request(self, key: Key) -> None:
+        self.controller.request(key)
+
     async def diff(self, key: Key) -> list[dict[str, Any]]:
         return await diff_kustomization(self.ctx, key)
+
+    def provided(self, api_version: str, kind: str) -> bool:
+        support, _ = self.target.support(api_version, kind)
+        return support is Support.PROVIDED

@@ -5,7 +5,7 @@ provided: they were stored, not run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,11 +15,8 @@ from canaryflow.gitops import receiver
 from canaryflow.gitops.controller.objects import Key
 from canaryflow.gitops.controller.receivers import targets as receiver_targets
 from canaryflow.gitops.kustomize import inventory
-from canaryflow.gitops.target.base import Support
 from canaryflow.local import snapshot
-
-if TYPE_CHECKING:
-    from canaryflow.local.runtime import LocalRuntime
+from canaryflow.local.base import GitOpsRuntime
 
 #: Resource names the CLI uses (``flux get sources git`` → gitrepositories), by kind.
 KINDS = {
@@ -34,7 +31,7 @@ KINDS = {
 RECONCILE_TIMEOUT = 300.0
 
 
-def routes(runtime: LocalRuntime) -> list[Route]:
+def routes(runtime: GitOpsRuntime) -> list[Route]:
     async def listing(request: Request) -> Response:
         kind = KINDS.get(request.path_params["kind"])
         if kind is None:
@@ -45,11 +42,21 @@ def routes(runtime: LocalRuntime) -> list[Route]:
         namespace = request.query_params.get("namespace") or None
         return JSONResponse(snapshot.as_list(snapshot.gitops_items(runtime.objects, kind, namespace)))
 
-    async def reconcile(request: Request) -> Response:
-        key, problem = _key(request)
-        if problem is not None:
-            return problem
-        assert key is not None
+    def of_object(handler: Callable[[Request, Key], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The route for ``handler``, called with the stored object the path names; 404 when there is none."""
+
+        async def route(request: Request) -> Response:
+            kind = KINDS.get(request.path_params["kind"])
+            if kind is None:
+                return JSONResponse({"error": f"unknown GitOps resource type {request.path_params['kind']!r}"}, 404)
+            key = Key(kind, request.path_params["namespace"], request.path_params["name"])
+            if runtime.objects.get(kind, key.namespace, key.name) is None:
+                return JSONResponse({"error": snapshot.not_found(kind, key.namespace, key.name)}, 404)
+            return await handler(request, key)
+
+        return route
+
+    async def reconcile(request: Request, key: Key) -> Response:
         try:
             if request.query_params.get("with_source") and key.kind == "Kustomization":
                 body = runtime.objects.get(key.kind, key.namespace, key.name) or {}
@@ -67,59 +74,42 @@ def routes(runtime: LocalRuntime) -> list[Route]:
             return JSONResponse({"error": f"{key} did not finish reconciling in {RECONCILE_TIMEOUT:.0f}s"}, 504)
         return JSONResponse({"status": runtime.objects.status(key.kind, key.namespace, key.name)})
 
-    async def tree(request: Request) -> Response:
-        key, problem = _key(request)
-        if problem is not None:
-            return problem
-        assert key is not None
+    async def tree(request: Request, key: Key) -> Response:
         status = runtime.objects.status(key.kind, key.namespace, key.name)
         entries = []
         for entry in (status.get("inventory") or {}).get("entries") or []:
             ref = inventory.from_entry(entry)
-            support, _ = runtime.gitops_parts.target.support(ref.api_version, ref.kind)
-            entries.append({**entry, "provided": support is Support.PROVIDED})
+            entries.append({**entry, "provided": runtime.gitops.provided(ref.api_version, ref.kind)})
         return JSONResponse({"entries": entries})
 
-    async def diff(request: Request) -> Response:
-        key, problem = _key(request)
-        if problem is not None:
-            return problem
-        assert key is not None
+    async def diff(request: Request, key: Key) -> Response:
         try:
-            found = await runtime.gitops_diff(key)
+            found = await runtime.gitops.diff(key)
         except LookupError as exc:
             return JSONResponse({"error": str(exc)}, 404)
         return JSONResponse({"differences": found})
 
     async def hook(request: Request) -> Response:
         path = "/hook/" + request.path_params["digest"]
+        flux_objects = runtime.gitops.objects
         for body in runtime.objects.list("Receiver"):
             meta = body["metadata"]
             ref = (body.get("spec") or {}).get("secretRef") or {}
-            token = (await runtime.flux_objects.data("Secret", meta["namespace"], str(ref.get("name")))) or {}
+            token = (await flux_objects.data("Secret", meta["namespace"], str(ref.get("name")))) or {}
             if "token" not in token or receiver.webhook_path(token["token"], meta["name"], meta["namespace"]) != path:
                 continue
             headers = {k.lower(): v for k, v in request.headers.items()}
             verdict = receiver.judge(body, token["token"], headers, await request.body())
-            keys = await receiver_targets(runtime.flux_objects, verdict)
+            keys = await receiver_targets(flux_objects, verdict)
             for key in keys:
                 runtime.gitops.request(key)
             return JSONResponse({"message": verdict.message, "reconciling": [str(k) for k in keys]}, verdict.status)
         return JSONResponse({"error": "no receiver for this path"}, 404)
 
-    def _key(request: Request) -> tuple[Key | None, Response | None]:
-        kind = KINDS.get(request.path_params["kind"])
-        if kind is None:
-            return None, JSONResponse({"error": f"unknown GitOps resource type {request.path_params['kind']!r}"}, 404)
-        key = Key(kind, request.path_params["namespace"], request.path_params["name"])
-        if runtime.objects.get(kind, key.namespace, key.name) is None:
-            return None, JSONResponse({"error": snapshot.not_found(kind, key.namespace, key.name)}, 404)
-        return key, None
-
     return [
         Route("/gitops/{kind}", listing),
-        Route("/gitops/{kind}/{namespace}/{name}/reconcile", reconcile, methods=["POST"]),
-        Route("/gitops/{kind}/{namespace}/{name}/tree", tree),
-        Route("/gitops/{kind}/{namespace}/{name}/diff", diff),
+        Route("/gitops/{kind}/{namespace}/{name}/reconcile", of_object(reconcile), methods=["POST"]),
+        Route("/gitops/{kind}/{namespace}/{name}/tree", of_object(tree)),
+        Route("/gitops/{kind}/{namespace}/{name}/diff", of_object(diff)),
         Route("/hook/{digest}", hook, methods=["POST"]),
     ]
