@@ -75,8 +75,8 @@ class Options:
     dashboard: dashboard_app.Settings = dataclasses.field(default_factory=dashboard_app.Settings)
 
 
-class RuntimeError_(Exception):
-    """The runtime cannot start (already running, a part failed)."""
+class AlreadyRunning(Exception):
+    """Another runtime runs with this state directory."""
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +99,7 @@ def _claim(dirs: state_mod.StateDir) -> dict[str, Any]:
     """Take the state directory (stopping what a killed runtime left running) and choose the ports."""
     dirs.create()
     if dirs.running_pid() not in (None, os.getpid()):
-        raise RuntimeError_(f"a runtime already runs with state directory {dirs.root} (pid {dirs.running_pid()})")
+        raise AlreadyRunning(f"a runtime already runs with state directory {dirs.root} (pid {dirs.running_pid()})")
     os.environ[state_mod.OWNER_ENV] = str(dirs.root)  # every child inherits it (reap_orphans)
     reaped = dirs.reap_orphans()
     if reaped:
