@@ -76,6 +76,16 @@ async def test_a_healthy_canary_steps_early_and_is_promoted_sooner() -> None:
     assert min(t.seconds for t in on_schedule) >= 10 * 15
 
 
+async def test_a_healthy_canary_is_measured_from_its_first_analysis() -> None:
+    """The simulated checks read what the canary served since it started, as Prometheus does: the first analysis
+    of a healthy canary finds values instead of halting on "no values found" (which cost every predicted rollout an
+    interval and a failed check)."""
+    for judge in (None, CanaryJudge(interval="2s")):
+        results = await run(seed_canary(judge), Fault(), 5, rps=200)
+        assert {t.outcome for t in results} == {"promoted"}
+        assert not any(t.halts for t in results), [t.halts for t in results]
+
+
 async def test_no_traffic_is_no_evidence() -> None:
     """An idle canary is neither rolled back nor stepped early by the judge: it advances on the analysis
     schedule (here without threshold metrics, which would fail on no values as in Flagger)."""

@@ -42,6 +42,8 @@ class Trial:
     message: str
     #: steps taken before their analysis interval, on the judge's "not worse" evidence
     early_steps: int = 0
+    #: analyses that halted the advance (a failed check, no values, a closed gate)
+    halts: int = 0
 
 
 class SimulatedChecks:
@@ -52,13 +54,20 @@ class SimulatedChecks:
         self.box, self.traffic = box, traffic
         self.history: list[tuple[float, float, float, tuple[float, ...]]] = []
 
-    async def measure(self, canary: Canary, metric: CanaryMetric) -> float:
+    async def sample(self, canary: Canary) -> None:
+        """Scrape the canary's counters now (Prometheus scrapes them from the moment the canary runs, so the first
+        check's window holds what it served since then, not nothing)."""
         await self.traffic.count(canary, _COUNTS)
+        totals = self.traffic.totals("canary")
+        self.history.append((self.box.clock.now(), totals.requests, totals.errors, tuple(n for _, n in totals.buckets)))
+
+    async def measure(self, canary: Canary, metric: CanaryMetric) -> float:
+        await self.sample(canary)
         now = self.box.clock.now()
         totals = self.traffic.totals("canary")
-        self.history.append((now, totals.requests, totals.errors, tuple(n for _, n in totals.buckets)))
         window = parse_duration(metric.interval)
-        start = next((h for h in self.history if h[0] >= now - window), self.history[0])
+        # The counters as last scraped at or before the window's start (as a range query sees them), else at start.
+        start = next((h for h in reversed(self.history) if h[0] <= now - window), self.history[0])
         requests, errors = totals.requests - start[1], totals.errors - start[2]
         if requests <= 0:
             raise NoValuesFound(f"no values found for {metric.name}")
@@ -113,11 +122,11 @@ async def trial(canary: Canary, traffic: Traffic, seed: int, timing: Timing | No
         return made[0]
 
     box = Sandbox(canary, traffic=make, timing=timing)
-    box.executor.a.metrics = SimulatedChecks(box, made[0])
+    checks = box.executor.a.metrics = SimulatedChecks(box, made[0])
     await box.tick(0)
     box.release("revision-2")
     simulated = made[0]
-    await simulated.count(canary, _COUNTS)  # start serving the new revision's traffic now
+    await checks.sample(canary)  # start serving the new revision's traffic now
     start_served = [list(v) for v in simulated.served.values()]
     step = box.timing.wake_every(canary, box.executor.a.settings)
     elapsed, phase = 0.0, ""
@@ -140,6 +149,7 @@ async def trial(canary: Canary, traffic: Traffic, seed: int, timing: Timing | No
         canary_served[1] - start_served[0][1],
         status.message,
         sum(" early: " in e.message for e in box.events.events),
+        sum(e.message.startswith("Halt advancement") for e in box.events.events),
     )
 
 
