@@ -96,10 +96,12 @@ class Running:
         have lost, as if that tick had ended (the next step is taken from the served weight, as Flagger reads
         the router). Any other difference is not ours to explain: an edit the router reverts, or a user's."""
         st, served = self.st, self.routes
-        if st.phase is not Phase.PROGRESSING or self.analysis.strategy is not Strategy.CANARY or self.analysis.mirror:
+        if served.canary == st.canary_weight or st.phase is not Phase.PROGRESSING:
+            return  # (the common case first: this runs on every analysis tick)
+        if self.analysis.strategy is not Strategy.CANARY or self.analysis.mirror:
             return
         recorded = Routes(steps.TOTAL - st.canary_weight, st.canary_weight)
-        if served.canary == st.canary_weight or served != steps.advance(self.analysis, recorded):
+        if served != steps.advance(self.analysis, recorded):
             return
         st.canary_weight = served.canary
         yield from self.c.event(f"Advance {self.c.ref} canary weight {served.canary}")
