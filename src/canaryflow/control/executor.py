@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 from canaryflow.api.canary import Canary, CanaryMetric, HookType
 from canaryflow.api.status import CanaryStatus
 from canaryflow.control.clock import Clock
-from canaryflow.control.deadlines import Deadlines
+from canaryflow.control.deadlines import WEBHOOK_TIMED, Deadlines
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.watchdog import Expired, Watch, Watchdog
 from canaryflow.engine import effects as fx
@@ -196,11 +196,13 @@ class Executor:
         event is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
 
     async def _perform(self, canary: Canary, effect: fx.Effect, watch: Watch) -> object:
-        name = type(effect).__name__
-        seconds = self.a.deadlines.for_effect(canary, effect)
+        kind = type(effect)
+        name = kind.__name__
+        deadlines = self.a.deadlines
+        seconds = deadlines.for_effect(canary, effect) if kind in WEBHOOK_TIMED else deadlines.call
         watch.begin(name, seconds)
         try:
-            result = await self._handlers[type(effect)](canary, effect)
+            result = await self._handlers[kind](canary, effect)
             watch.answered()
             return result
         except asyncio.CancelledError:
