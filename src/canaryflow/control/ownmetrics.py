@@ -3,12 +3,16 @@ dashboards and alert rules for Flagger keep working."""
 
 from __future__ import annotations
 
+import bisect
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from canaryflow import __version__
 from canaryflow.api.canary import Canary
@@ -29,12 +33,6 @@ class Recorder:
         )
         info.labels(__version__, mesh_provider).set(1)
         self.total = Gauge("flagger_canary_total", "Total number of canary objects", ["namespace"], registry=r)
-        self.duration = Histogram(
-            "flagger_canary_duration_seconds",
-            "Seconds spent performing canary analysis.",
-            ["name", "namespace"],
-            registry=r,
-        )
         self.successes = Counter(
             "flagger_canary_successes",
             "Total number of canary successful promotions",
@@ -44,7 +42,8 @@ class Recorder:
         self.failures = Counter(
             "flagger_canary_failures", "Total number of canary failures", ["name", "namespace"], registry=r
         )
-        # The gauges of last values are set on every tick of every canary: plain dicts, read at scrape time.
+        # The gauges of last values and the analysis duration are set on every tick of every canary: plain dicts
+        # and lists, read at scrape time.
         self._last = _LastValues()
         r.register(self._last)
         self._namespaces: dict[str, set[str]] = {}
@@ -82,7 +81,7 @@ class Recorder:
             for test in status.judge.to_dict()["tests"]:
                 last.judge[test["name"]] = (float(test["statistic"]), float(test["bound"]))
         if analysis_seconds is not None:
-            self._child(self.duration, name, ns).observe(analysis_seconds)
+            last.observe(analysis_seconds)
         if phase is not before:
             if phase is Phase.SUCCEEDED:
                 self._child(self.successes, name, ns).inc()
@@ -101,16 +100,30 @@ class Recorder:
         return generate_latest(self.registry)
 
 
-class _Last:
-    """One canary's last values (what its gauges show)."""
+#: flagger_canary_duration_seconds' buckets: prometheus_client's default ones, as a Histogram had them.
+_BOUNDS = tuple(float(b) for b in Histogram.DEFAULT_BUCKETS)
+_LE = tuple(floatToGoString(b) for b in _BOUNDS)  # type: ignore[no-untyped-call]
 
-    __slots__ = ("checks", "judge", "metrics", "status")
+
+class _Last:
+    """One canary's last values (what its gauges show) and its analysis durations (a histogram: counts per
+    bucket, not cumulative, as prometheus_client keeps them)."""
+
+    __slots__ = ("checks", "durations", "judge", "metrics", "since", "status", "total")
 
     def __init__(self) -> None:
         self.status = 0.0
         self.metrics: dict[str, float] = {}
         self.checks: dict[str, float] = {}
         self.judge: dict[str, tuple[float, float]] = {}
+        self.durations: list[float] | None = None  # made at the first observation, as a Histogram's child
+        self.total = self.since = 0.0
+
+    def observe(self, seconds: float) -> None:
+        if self.durations is None:
+            self.durations, self.since = [0.0] * len(_BOUNDS), time.time()
+        self.total += seconds
+        self.durations[bisect.bisect_left(_BOUNDS, seconds)] += 1.0
 
 
 class _LastValues(Collector):
@@ -125,6 +138,8 @@ class _LastValues(Collector):
         # Scrapes run in the control loop's thread; copies all the same, so one never sees a dict change size.
         canaries = [(key, last.status, dict(last.metrics), dict(last.checks), dict(last.judge))
                     for key, last in list(self.canaries.items())]  # fmt: skip
+        durations = [(key, list(last.durations), last.total, last.since)
+                     for key, last in list(self.canaries.items()) if last.durations is not None]  # fmt: skip
         status = GaugeMetricFamily(
             "flagger_canary_status",
             "Last canary analysis result (0 running, 1 other, 2 failed)",
@@ -162,4 +177,22 @@ class _LastValues(Collector):
                 bound.add_metric([name, ns, test], limit)
         for (workload, ns), value in list(self.weights.items()):
             weight.add_metric([workload, ns], value)
-        yield from (status, weight, analysis, judge, bound, checks)
+        yield from (status, weight, analysis, judge, bound, checks, self._durations(durations))
+
+    @staticmethod
+    def _durations(durations: list[tuple[tuple[str, str], list[float], float, float]]) -> Metric:
+        """The samples prometheus_client's Histogram gives (``_created`` unless switched off process-wide)."""
+        name = "flagger_canary_duration_seconds"
+        family = Metric(name, "Seconds spent performing canary analysis.", "histogram")
+        created = prometheus_metrics._use_created
+        for (canary, ns), counts, total, since in durations:
+            labels = {"name": canary, "namespace": ns}
+            count = 0.0
+            for le, n in zip(_LE, counts, strict=True):
+                count += n
+                family.add_sample(f"{name}_bucket", {**labels, "le": le}, count)
+            family.add_sample(f"{name}_count", labels, count)
+            family.add_sample(f"{name}_sum", labels, total)
+            if created:
+                family.add_sample(f"{name}_created", labels, since)
+        return family
