@@ -208,7 +208,8 @@ class Executor:
                 watch.begin(name, seconds)
                 try:
                     result = await handlers[kind](canary, effect)
-                    watch.answered()
+                    if watch.fired:  # (the rare case: see Watch.answered)
+                        watch.answered()
                 except asyncio.CancelledError:
                     expired = watch.expired()
                     if expired.budget:

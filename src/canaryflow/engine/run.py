@@ -74,7 +74,8 @@ class Running:
         c, st = self.c, self.st
         if self.routes.canary != st.canary_weight:
             yield from self._served_but_not_recorded()
-        look = yield from judging.look(c, self.routes)
+        judge = judging.active(c.canary, c.settings)
+        look = (yield from judging.look(c, judge, self.routes)) if judge is not None else judging.NOTHING
         if look.rollback:
             yield from c.rollback(look.message, AlertSeverity.ERROR)
             return
