@@ -86,11 +86,13 @@ def judge(metric: CanaryMetric, reading: Reading, ref: str, settings: Settings) 
 def record(metric: CanaryMetric, reading: Reading, judgement: Judgement) -> dict[str, object]:
     """One check as the status shows it: the value, the range it had to stay in, and whether it passed."""
     limits = bounds(metric)
-    return {
+    check: dict[str, object] = {
         "name": metric.name,
         "value": reading.value,
         "min": limits.min,
         "max": limits.max,
         "passed": judgement.verdict is not Verdict.FAIL,
-        **({"message": judgement.message} if judgement.message else {}),
     }
+    if judgement.message:
+        check["message"] = judgement.message
+    return check
