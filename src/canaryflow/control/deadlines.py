@@ -19,6 +19,10 @@ import dataclasses
 from canaryflow.api.canary import Canary, CanaryWebhook, HookType
 from canaryflow.engine import effects as fx
 
+#: The effects whose deadline includes webhooks' timeouts; every other call's is ``Deadlines.call`` (the executor
+#: asks ``for_effect`` only for these: it runs for every effect of every tick).
+WEBHOOK_TIMED = frozenset({fx.CallHook, fx.Emit})
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Deadlines:
@@ -42,7 +46,7 @@ class Deadlines:
             return self.call + hook_seconds(effect.webhook)  # type: ignore[attr-defined]
         if kind is fx.Emit:  # the event, then every event webhook in turn
             hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
-            return self.call + sum(hook_seconds(hook) for hook in hooks)
+            return self.call + sum(hook_seconds(hook) for hook in hooks) if hooks else self.call
         return self.call
 
     def for_tick(self, canary: Canary) -> float:

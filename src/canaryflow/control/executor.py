@@ -11,13 +11,13 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from canaryflow.api.canary import Canary, CanaryMetric, HookType
 from canaryflow.api.status import CanaryStatus
 from canaryflow.control.clock import Clock
-from canaryflow.control.deadlines import Deadlines
+from canaryflow.control.deadlines import WEBHOOK_TIMED, Deadlines
 from canaryflow.control.ownmetrics import Recorder
 from canaryflow.control.watchdog import Expired, Watch, Watchdog
 from canaryflow.engine import effects as fx
@@ -92,6 +92,11 @@ _FAILED_CHECK: dict[type, Callable[[str], object]] = {
 Handler = Callable[[Canary, Any], Awaitable[object]]
 
 
+def _alone(effect: fx.Effect) -> Generator[fx.Effect, object, object]:
+    """One effect, as steps that return its result (for ``Executor._carry_out``)."""
+    return (yield effect)
+
+
 class Executor:
     def __init__(self, adapters: Adapters, clock: Clock) -> None:
         self.a = adapters
@@ -144,15 +149,7 @@ class Executor:
         operation = await self._own_call(canary, watch, "StatusStore.pending", store.pending(key))
         started = time.perf_counter()
         steps = engine.tick(engine.TickInput(canary, status, self.clock.now(), operation, self.a.settings, interval))
-        try:
-            current = next(steps)
-            while True:
-                result = await self._perform(canary, current, watch)
-                current = steps.send(result)
-        except StopIteration as stop:
-            outcome: engine.TickResult = stop.value
-        finally:
-            steps.close()
+        outcome = await self._carry_out(canary, steps, watch)
         if outcome.status != status:
             saving = store.save(key, outcome.status, stored.version if stored else None)
             try:
@@ -196,31 +193,46 @@ class Executor:
         event is already recorded. A runtime may say more (the operator puts it in the Canary's status)."""
 
     async def _perform(self, canary: Canary, effect: fx.Effect, watch: Watch) -> object:
-        name = type(effect).__name__
-        seconds = self.a.deadlines.for_effect(canary, effect)
-        watch.begin(name, seconds)
+        return await self._carry_out(canary, _alone(effect), watch)
+
+    async def _carry_out(self, canary: Canary, steps: Generator[fx.Effect, object, T], watch: Watch) -> T:
+        """Carry out every effect ``steps`` yields, sending back its result; returns what ``steps`` returns. (One
+        loop for all the effects of a tick rather than a coroutine per effect: this is the hot path.)"""
+        handlers, deadlines = self._handlers, self.a.deadlines
         try:
-            result = await self._handlers[type(effect)](canary, effect)
-            watch.answered()
-            return result
-        except asyncio.CancelledError:
-            expired = watch.expired()
-            if expired.budget:
-                raise expired from None
-            hung = _hung(name, canary, seconds)
-            if isinstance(effect, fx.SendAlert):  # alerts are best effort: say so, and go on
-                event = fx.Emit(
-                    fx.EventType.WARNING, f"alert not delivered: the notifier did not answer within {seconds:g}s"
-                )
-                return await self._perform(canary, event, watch)
-            if type(effect) in _FAILED_CHECK:  # a query or webhook that never answers fails its check
-                return _FAILED_CHECK[type(effect)](hung)
-            raise EffectFailed(hung) from None
-        except EffectFailed:
-            raise
-        except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
-            log.debug("%s: %s failed", canary.key, name, exc_info=True)
-            raise EffectFailed(f"{name} failed for {_name(canary)}: {exc}") from exc
+            effect = next(steps)
+            while True:
+                kind = type(effect)
+                name = kind.__name__
+                seconds = deadlines.for_effect(canary, effect) if kind in WEBHOOK_TIMED else deadlines.call
+                watch.begin(name, seconds)
+                try:
+                    result = await handlers[kind](canary, effect)
+                    if watch.fired:  # (the rare case: see Watch.answered)
+                        watch.answered()
+                except asyncio.CancelledError:
+                    expired = watch.expired()
+                    if expired.budget:
+                        raise expired from None
+                    hung = _hung(name, canary, seconds)
+                    if kind is fx.SendAlert:  # alerts are best effort: say so, and go on
+                        message = f"alert not delivered: the notifier did not answer within {seconds:g}s"
+                        result = await self._perform(canary, fx.Emit(fx.EventType.WARNING, message), watch)
+                    elif kind in _FAILED_CHECK:  # a query or webhook that never answers fails its check
+                        result = _FAILED_CHECK[kind](hung)
+                    else:
+                        raise EffectFailed(hung) from None
+                except EffectFailed:
+                    raise
+                except Exception as exc:  # an adapter failed: abandon this tick, keep the loop alive
+                    log.debug("%s: %s failed", canary.key, name, exc_info=True)
+                    raise EffectFailed(f"{name} failed for {_name(canary)}: {exc}") from exc
+                effect = steps.send(result)
+        except StopIteration as stop:
+            returned: T = stop.value
+            return returned
+        finally:
+            steps.close()
 
     # -- effects that need more than one adapter call -----------------------------------------------------
     async def _check_providers(self, canary: Canary, effect: fx.CheckProviders) -> tuple[str, ...]:

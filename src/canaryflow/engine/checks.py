@@ -41,6 +41,9 @@ class Judgement:
     message: str = ""
 
 
+_PASSED = Judgement(Verdict.PASS)  # (made once: a passing check is the common case of every analysis tick)
+
+
 def bounds(metric: CanaryMetric) -> ThresholdRange:
     """The range a value must stay in: ``thresholdRange``, or the deprecated ``threshold`` (a minimum for the
     success rate, a maximum for everything else, as Flagger reads it)."""
@@ -77,17 +80,19 @@ def judge(metric: CanaryMetric, reading: Reading, ref: str, settings: Settings) 
         if metric.name == "request-duration":
             return Judgement(Verdict.FAIL, f"Halt {ref} advancement request duration {value:.0f}ms > {limits.max:g}ms")
         return Judgement(Verdict.FAIL, f"Halt {ref} advancement {metric.name} {value:.2f} > {limits.max:g}")
-    return Judgement(Verdict.PASS)
+    return _PASSED
 
 
 def record(metric: CanaryMetric, reading: Reading, judgement: Judgement) -> dict[str, object]:
     """One check as the status shows it: the value, the range it had to stay in, and whether it passed."""
     limits = bounds(metric)
-    return {
+    check: dict[str, object] = {
         "name": metric.name,
         "value": reading.value,
         "min": limits.min,
         "max": limits.max,
         "passed": judgement.verdict is not Verdict.FAIL,
-        **({"message": judgement.message} if judgement.message else {}),
     }
+    if judgement.message:
+        check["message"] = judgement.message
+    return check

@@ -3,6 +3,7 @@ roll back. ``tick.Tick`` (before a run) and ``run.Running`` (inside one) share o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from canaryflow.api.canary import CanaryWebhook, HookType
@@ -23,6 +24,12 @@ from canaryflow.engine.effects import (
 )
 from canaryflow.engine.inputs import TickInput, TickResult
 from canaryflow.engine.machine import Move
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _digest(text: str) -> str:
+    """The checksum webhooks are sent (remembered: a canary asks for the same one on every analysis tick)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Context:
@@ -57,8 +64,7 @@ class Context:
         yield SendAlert(severity, message)
 
     def checksum(self) -> str:
-        text = self.status.last_applied_spec + repr(sorted(self.status.tracked_configs.items()))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _digest(self.status.last_applied_spec + repr(sorted(self.status.tracked_configs.items())))
 
     def hook(self, hook: CanaryWebhook, phase: Phase) -> Steps[HookOutcome]:
         return (yield from ask(CallHook(hook, phase.value, self.checksum()), HookOutcome))

@@ -23,6 +23,10 @@ class Look:
     message: str = ""
 
 
+#: What most looks find (the judge is off, or the interval is due): made once, a tick asks on every analysis.
+NOTHING = Look()
+
+
 def active(canary: Canary, settings: Settings) -> CanaryJudge | None:
     """The canary's own judge, else the runtime-wide default (``--judge``); None when off."""
     analysis = canary.spec.effective_analysis
@@ -30,10 +34,10 @@ def active(canary: Canary, settings: Settings) -> CanaryJudge | None:
     return judge if judge is not None and judge.enabled and not canary.spec.skips_analysis else None
 
 
-def look(c: Context, routes: Routes) -> Steps[Look]:
-    judge = active(c.canary, c.settings)
-    if judge is None or c.status.phase not in (Phase.PROGRESSING, Phase.WAITING_PROMOTION):
-        return Look()
+def look(c: Context, judge: CanaryJudge, routes: Routes) -> Steps[Look]:
+    """The ``judge`` (``active``: a tick without one need not look) looks at the counts."""
+    if c.status.phase not in (Phase.PROGRESSING, Phase.WAITING_PROMOTION):
+        return NOTHING
     arms = yield from ask(CountArms(judge.counts), ArmCounts)
     if arms.error:
         # No data is no evidence: the judge neither rolls back nor promotes; the checks go on as configured.
@@ -47,7 +51,7 @@ def look(c: Context, routes: Routes) -> Steps[Look]:
     if verdict.rollback is not None:
         return Look(rollback=True, message=f"Rolling back {c.ref}: the judge found the canary worse: {verdict.message}")
     if due(c):
-        return Look()
+        return NOTHING
     if judge.early_steps and verdict.not_worse:
         return Look(early=True, message=f"Advance {c.ref} early: {verdict.message}")
     return Look(wait=True)

@@ -35,15 +35,19 @@ class Running:
         """Every decision inside a run, in order of precedence: what each ``if`` finds decides the move."""
         c, st = self.c, self.st
         readiness = yield from ask(CanaryReadiness(), Readiness)
-        retriable, reason = yield from self._readiness(readiness)
-        if retriable and not readiness.ready:
-            return  # wait for the canary (an event says why)
+        if readiness.ready:
+            st.unready_since = 0.0
+            retriable, reason = True, ""
+        else:
+            retriable, reason = yield from self._unready(readiness)
+            if retriable:
+                return  # wait for the canary (an event says why)
         if c.operation is Operation.ABORT:
             c.result.operation_done = True
             yield from c.rollback(f"Rolling back {c.ref}: abort requested", AlertSeverity.WARN)
         elif c.spec.skips_analysis:
             yield from self._skip_analysis(retriable, reason)
-        elif st.phase in ANALYSING and (yield from self._rollback_hooks()):
+        elif st.phase in ANALYSING and self.analysis.hooks(HookType.ROLLBACK) and (yield from self._rollback_hooks()):
             pass  # a rollback webhook said so
         elif st.phase is Phase.PROMOTING:
             yield from self._promotion_traffic()  # → FINALISE once all traffic is on the primary
@@ -68,8 +72,10 @@ class Running:
         """The judge looks at every tick; the checks and one strategy step run once per analysis interval, or
         sooner when the judge has shown the canary is not worse than the primary."""
         c, st = self.c, self.st
-        yield from self._served_but_not_recorded()
-        look = yield from judging.look(c, self.routes)
+        if self.routes.canary != st.canary_weight:
+            yield from self._served_but_not_recorded()
+        judge = judging.active(c.canary, c.settings)
+        look = (yield from judging.look(c, judge, self.routes)) if judge is not None else judging.NOTHING
         if look.rollback:
             yield from c.rollback(look.message, AlertSeverity.ERROR)
             return
@@ -95,7 +101,7 @@ class Running:
         crash, a status write that failed) before its status was saved. Record the step and the event it may
         have lost, as if that tick had ended (the next step is taken from the served weight, as Flagger reads
         the router). Any other difference is not ours to explain: an edit the router reverts, or a user's."""
-        st, served = self.st, self.routes
+        st, served = self.st, self.routes  # (``_analyse`` asks only when the served weight is not the recorded one)
         if st.phase is not Phase.PROGRESSING or self.analysis.strategy is not Strategy.CANARY or self.analysis.mirror:
             return
         recorded = Routes(steps.TOTAL - st.canary_weight, st.canary_weight)
@@ -114,14 +120,11 @@ class Running:
         )
 
     # -- readiness -------------------------------------------------------------------------------------------
-    def _readiness(self, readiness: Readiness) -> Steps[tuple[bool, str]]:
+    def _unready(self, readiness: Readiness) -> Steps[tuple[bool, str]]:
         """A canary that never becomes ready is rolled back once the progress deadline has passed since the
-        run started (or since it was last seen ready); Flagger waits for the Deployment's own deadline,
-        which restarts with every pod restart (#1268, #1578)."""
+        run started (or since it was last seen ready, see ``run``); Flagger waits for the Deployment's own
+        deadline, which restarts with every pod restart (#1268, #1578)."""
         t, st = self.c, self.st
-        if readiness.ready:
-            st.unready_since = 0.0
-            return True, ""
         if not st.unready_since:
             st.unready_since = t.now
         deadline = t.spec.progress_deadline_seconds
@@ -217,7 +220,8 @@ class Running:
     def _step_canary(self) -> Steps[None]:
         t, routes = self.c, self.routes
         if routes.canary < self.analysis.effective_max_weight:
-            if not routes.mirrored and not (
+            gated = not routes.mirrored and self.analysis.hooks(HookType.CONFIRM_TRAFFIC_INCREASE)
+            if gated and not (
                 yield from self._gate(
                     HookType.CONFIRM_TRAFFIC_INCREASE,
                     "waiting for traffic increase approval",

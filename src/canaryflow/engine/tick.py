@@ -82,7 +82,8 @@ class Tick:
             yield ScaleCanaryToZero()
         yield ReconcileRouting()
         revision = yield from ask(ObserveRevision(), Revision)
-        yield from self._operation_before_run(revision)
+        if self.c.operation is not None:
+            yield from self._operation_before_run(self.c.operation)
         idle = st.phase not in RUNNING_PHASES and st.phase not in (Phase.INITIALIZING, Phase.WAITING)
         if idle and st.last_applied_spec and not self._changed(revision):
             return
@@ -101,11 +102,8 @@ class Tick:
         yield from Running(self.c, revision, routes).run()
 
     # -- operations ------------------------------------------------------------------------------------------
-    def _operation_before_run(self, revision: Revision) -> Steps[None]:
+    def _operation_before_run(self, op: Operation) -> Steps[None]:
         """Retry re-arms a failed revision; promote and abort act inside a run (see ``_running``)."""
-        op = self.c.operation
-        if op is None:
-            return
         if op is Operation.RETRY:
             self.c.result.operation_done = True
             if self.status.phase is Phase.FAILED:

@@ -11,6 +11,7 @@ from collections import deque
 from canaryflow.hooks.base import HookCall, HookResult
 
 Answer = bool | HookResult
+_UNSCRIPTED = HookResult(ok=True, message="no script: passes")
 
 
 class MemoryHookRunner:
@@ -39,7 +40,7 @@ class MemoryHookRunner:
         self.calls.append(call)
         answers = self._scripts.get(call.webhook.name)
         if not answers:
-            return HookResult(ok=True, message="no script: passes")
+            return _UNSCRIPTED
         return answers.popleft() if len(answers) > 1 else answers[0]
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from canaryflow.api.canary import Canary
 from canaryflow.routing.base import RouterError, Routes
 
+#: What a canary's routes are before anything set them (made once: read on every tick).
+_ALL_ON_PRIMARY = Routes(100, 0)
+
 
 class MemoryRouter:
     def __init__(self) -> None:
@@ -19,14 +22,14 @@ class MemoryRouter:
 
     async def reconcile(self, canary: Canary) -> None:
         self._check(canary, "reconcile")
-        self.routes.setdefault(canary.key, Routes(100, 0))
+        self.routes.setdefault(canary.key, _ALL_ON_PRIMARY)
 
     async def set_routes(self, canary: Canary, routes: Routes) -> None:
         self._check(canary, "set_routes")
         self.routes[canary.key] = routes
 
     async def get_routes(self, canary: Canary) -> Routes:
-        return self.routes.get(canary.key, Routes(100, 0))
+        return self.routes.get(canary.key, _ALL_ON_PRIMARY)
 
     async def verify(self, canary: Canary, routes: Routes) -> bool:
         return self.routes.get(canary.key) == routes

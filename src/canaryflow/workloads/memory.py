@@ -8,6 +8,8 @@ from canaryflow.api.canary import Canary
 from canaryflow.engine.effects import Readiness, Revision
 from canaryflow.workloads.base import WorkloadError
 
+_READY = Readiness(True)  # (made once: asked on every tick)
+
 
 @dataclasses.dataclass(slots=True)
 class Target:
@@ -57,14 +59,14 @@ class MemoryWorkload:
         return Revision(target.spec_hash, tuple(sorted(target.configs.items())))
 
     async def primary_readiness(self, canary: Canary) -> Readiness:
-        target = self._target(canary)
-        name = f"{canary.spec.target_ref.name}-primary"
-        return Readiness(target.primary_ready, "" if target.primary_ready else f"{name} not ready")
+        if self._target(canary).primary_ready:
+            return _READY
+        return Readiness(False, f"{canary.spec.target_ref.name}-primary not ready")
 
     async def canary_readiness(self, canary: Canary) -> Readiness:
         target = self._target(canary)
         if target.canary_ready and target.replicas > 0:
-            return Readiness(True)
+            return _READY
         message = f"{canary.spec.target_ref.name} not ready: waiting for rollout to finish"
         return Readiness(False, message, target.canary_retriable)
 
