@@ -126,3 +126,15 @@ def test_arbitrary_text_is_loaded_or_reported(text: str) -> None:
         checked = validate.check(document)
         assert (checked.resource is not None) + bool(checked.problems) + (checked.skipped is not None) == 1
         assert all(1 <= problem.line <= lines for problem in checked.problems), checked.problems
+
+
+def test_a_null_metadata_field_is_unset_and_the_canary_round_trips() -> None:
+    """Found by the fuzzing above: ``metadata: {note: null}`` was kept as an extra field that ``to_dict`` then left
+    out, so the canary read back from its own dict differed from the one validated."""
+    document = copy.deepcopy(SEEDS[0])
+    document["metadata"]["note"] = None
+    document["metadata"]["uid"] = None
+    assert_answers(document)
+    checked = validate.check(loader.load_text(yaml.safe_dump(document), "null.yaml").documents[0])
+    assert isinstance(checked.resource, Canary)
+    assert "note" not in checked.resource.metadata.model_dump() and checked.resource.metadata.uid is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -41,3 +41,12 @@ class ObjectMeta(BaseModel):
     generation: int | None = None
     resource_version: str | None = None
     uid: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """A metadata field written as null is not set, as the API server reads it; kept, an unknown one would
+        vanish when the object is written back (``to_dict`` leaves out what is unset)."""
+        if isinstance(data, dict) and None in data.values():
+            return {key: value for key, value in data.items() if value is not None}
+        return data
