@@ -52,13 +52,14 @@ class DataPlaneWarmup:
         interval: float = 1.0,
         limit: float = LIMIT,
         clock: Callable[[], float] = time.time,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self._parts = (envoy, prometheus)
         self._url = prometheus_url
         self._interval = interval
         self._limit = limit
         self._clock = clock
-        self._client = httpx.AsyncClient(timeout=1.0, trust_env=False)
+        self._client = client or httpx.AsyncClient(timeout=1.0, trust_env=False)
         self._restarts = self._count()
         self._epoch = clock()
         self._ready_at: dict[str, float] = {}  # canary key → when it was first seen ready in this epoch
@@ -75,7 +76,8 @@ class DataPlaneWarmup:
         if key in self._done:
             return ""
         if now - self._epoch >= self._limit:
-            log.warning("%s: the data plane is not warm %gs after its start; analysis goes on", key, self._limit)
+            if key in self._ready_at:  # it was held: say why it no longer is
+                log.warning("%s: the data plane is not warm %gs after its start; analysis goes on", key, self._limit)
             self._done.add(key)
             return ""
         waiting = await self._waiting_for(max(self._ready_at.setdefault(key, now), served_at))
