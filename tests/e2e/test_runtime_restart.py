@@ -76,13 +76,19 @@ def _configure(d: demo.Demo) -> None:
 
 
 def release_and_kill_at_first_step(d: demo.Demo) -> tuple[str, float]:
-    """Release a new tag, kill the runtime with SIGKILL as soon as the canary has its first step, start it again;
-    the lastAppliedSpec before the release, and the moment of the kill."""
+    """Release a new tag, kill the runtime as soon as the canary has its first step, start it again; the
+    lastAppliedSpec before the release, and the moment of the kill."""
     before = d.canary("backend")["status"]["lastAppliedSpec"]
     d.set_tag("backend", "6.1.1")
     d.apply("apps/backend")
+    return before, kill_and_restart_at_weight(d, 20)
+
+
+def kill_and_restart_at_weight(d: demo.Demo, weight: int) -> float:
+    """Once the backend canary has ``weight``, kill the runtime with SIGKILL and start it again; the moment of the
+    kill."""
     deadline = time.monotonic() + 120
-    while d.canary("backend")["status"].get("canaryWeight", 0) < 20:
+    while d.canary("backend")["status"].get("canaryWeight", 0) < weight:
         assert time.monotonic() < deadline, d.canary("backend")["status"]
         time.sleep(0.05)
     pid = d.runtime.dirs.running_pid()
@@ -93,8 +99,8 @@ def release_and_kill_at_first_step(d: demo.Demo) -> tuple[str, float]:
         time.sleep(0.05)
     with pytest.raises(CliError):
         d.runtime.url()  # it is really gone
-    d.runtime.start(time_scale=TIME_SCALE, min_interval=10.0)
-    return before, killed_at
+    d.runtime.start(time_scale=d.time_scale, min_interval=10.0)
+    return killed_at
 
 
 def events_since(d: demo.Demo, moment: float) -> list[str]:
