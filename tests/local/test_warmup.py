@@ -61,17 +61,17 @@ def setup() -> Iterator[tuple[DataPlaneWarmup, Prometheus, Clock, Part]]:
     yield DataPlaneWarmup(envoy, Part(), "http://prometheus", clock=clock, client=client), prometheus, clock, envoy
 
 
-async def test_a_ready_canary_waits_for_two_scrapes_and_three_evaluations_since_envoy_serves_it(
+async def test_a_ready_canary_waits_for_three_scrapes_and_four_evaluations_since_envoy_serves_it(
     setup: tuple[DataPlaneWarmup, Prometheus, Clock, Part],
 ) -> None:
     warmup, prometheus, clock, _ = setup
     served = clock.now = START + 2.0
-    assert "scrape Envoy 2 times" in await warmup.hold("prod/backend", served)
-    prometheus.scraped, prometheus.evaluated = served + 1.9, served + 2.5
-    assert "scrape Envoy 2 times" in await warmup.hold("prod/backend", served)
-    prometheus.scraped = served + 2.0
-    assert "evaluate its rules 3 times" in await warmup.hold("prod/backend", served)
-    prometheus.evaluated = served + 3.0
+    assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", served)
+    prometheus.scraped, prometheus.evaluated = served + 2.9, served + 3.5
+    assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", served)
+    prometheus.scraped = served + 3.0
+    assert "evaluate its rules 4 times" in await warmup.hold("prod/backend", served)
+    prometheus.evaluated = served + 4.0
     assert await warmup.hold("prod/backend", served) == ""
     prometheus.up = False  # once warm, the canary's checks are its own business
     assert await warmup.hold("prod/backend", served) == ""
@@ -94,6 +94,6 @@ async def test_a_restarted_envoy_starts_a_new_warm_up(setup: tuple[DataPlaneWarm
     assert await warmup.hold("prod/backend", START + 1.0) == ""
     envoy.restarts += 1  # its supervisor started it again: new counters
     prometheus.scraped = prometheus.evaluated = START + 40.5
-    assert "scrape Envoy 2 times" in await warmup.hold("prod/backend", START + 1.0)
+    assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", START + 1.0)
     clock.now = START + 70.0
     assert await warmup.hold("prod/backend", START + 1.0) == ""

@@ -8,7 +8,7 @@ canary — three such ticks and it is rolled back. In a cluster, the mesh and Pr
 restarts, so nothing like it happens there.
 
 ``DataPlaneWarmup.hold`` answers, for a canary whose replicas are ready, why its analysis must still wait: until
-Prometheus has scraped Envoy twice, and evaluated its rules three times, since the canary was seen ready in this
+Prometheus has scraped Envoy three times, and evaluated its rules four times, since the canary was seen ready in this
 *epoch* (the runtime's start, or Envoy's or Prometheus' last restart by its supervisor) and Envoy confirmed serving
 its replicas. The workloads report it as the canary not being ready, so the engine waits with an event saying why,
 counts no failed check and takes no step, and the progress deadline still applies. The hold is bounded: ``limit``
@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 #: How long after the data plane (re)started its canaries may be held, at most.
 LIMIT = 30.0
 #: Scrapes of Envoy and evaluations of the recording rules that must follow a canary's readiness: the request
-#: metrics' ``rate()`` needs two samples, and the rules derive them one evaluation after each scrape.
-SCRAPES, EVALUATIONS = 2, 3
+#: metrics' ``rate()`` needs two samples, the rules derive them one evaluation after each scrape, and one interval
+#: more allows for a scrape or an evaluation that came late on a loaded machine (with one less, one check in a few
+#: restarts still found no values).
+SCRAPES, EVALUATIONS = 3, 4
 
 
 class _Restarting(Protocol):
