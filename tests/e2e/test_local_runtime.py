@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -14,8 +11,8 @@ import yaml
 from rich.console import Console
 
 from canaryflow.cli import demo
-from canaryflow.cli.client import CliError
 from canaryflow.local import state
+from tests.e2e.test_runtime_restart import kill_and_restart_at_weight
 
 pytestmark = pytest.mark.e2e
 
@@ -83,17 +80,7 @@ def test_killed_runtime_resumes_the_run_from_its_stored_state(scenario: demo.Dem
     before = scenario.canary("backend")["status"]["lastAppliedSpec"]
     scenario.set_tag("backend", "6.1.1")
     scenario.apply("apps/backend")
-    deadline = time.monotonic() + 120
-    while scenario.canary("backend")["status"].get("canaryWeight", 0) < 10:
-        assert time.monotonic() < deadline, scenario.canary("backend")["status"]
-        time.sleep(0.5)
-    pid = scenario.runtime.dirs.running_pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(1)
-    with pytest.raises(CliError):
-        scenario.runtime.url()  # it is really gone
-    scenario.runtime.start(time_scale=0.2, min_interval=10.0)
+    kill_and_restart_at_weight(scenario, 10)
     status = scenario.canary("backend")["status"]
     assert status["phase"] == "Progressing" and status["canaryWeight"] >= 10  # resumed, not restarted
     assert scenario.wait("backend", ("Succeeded", "Failed"), since=before, timeout=240) == "Succeeded"

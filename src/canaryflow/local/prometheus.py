@@ -168,6 +168,10 @@ class PrometheusProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.running
 
+    @property
+    def restarts(self) -> int:
+        return self._process.restarts if self._process else 0
+
     async def ready(self) -> bool:
         try:
             async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:

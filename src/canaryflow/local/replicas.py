@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class ReplicaSet:
         self._converged = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._published: list[int] | None = None
+        #: When the mesh last confirmed serving ready endpoints of this workload (a Unix time; 0: never).
+        self.served_at = 0.0
         self._publish_lock = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
         # Every replica started and not yet stopped, in the list or not (one being retired has left the list):
@@ -210,6 +213,7 @@ class ReplicaSet:
             self._published = ports
             try:
                 await self.context.on_endpoints(self.namespace, self.name, ports)
+                self.served_at = time.time() if ports else self.served_at
             except Exception:  # the mesh's trouble must not stop the rollout; the next change retries
                 log.exception("updating the endpoints of %s/%s failed", self.namespace, self.name)
                 self._published = None

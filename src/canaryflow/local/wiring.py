@@ -41,6 +41,7 @@ from canaryflow.local.procs import Command, Supervised, free_port, port_is_free
 from canaryflow.local.prometheus import PrometheusProcess
 from canaryflow.local.runtime import ControlLoop, Helpers, LiveMesh, LocalRuntime, Parts, deployment_health
 from canaryflow.local.transport import MeshTransport
+from canaryflow.local.warmup import DataPlaneWarmup
 from canaryflow.local.workloads import ProcessWorkloads, WorkloadsConfig
 from canaryflow.metrics.factory import MetricsFactory
 from canaryflow.metrics.prometheus import HttpOptions
@@ -120,9 +121,12 @@ async def _wire(
     router.write()
     helpers = await _helpers(dirs, ports, files, stack)
     mesh = LiveMesh(router)
+    # The canaries' checks wait for Prometheus to see the restarted data plane serve (local/warmup.py).
+    warmup = DataPlaneWarmup(helpers.envoy, helpers.prometheus, helpers.prometheus.url)
+    stack.push_async_callback(warmup.aclose)
     workloads = ProcessWorkloads(
         WorkloadsConfig(state_dir=dirs.root, lookup=objects.get, on_endpoints=mesh.on_endpoints,
-                        extra_env=mesh_env(ports))
+                        extra_env=mesh_env(ports), hold=warmup.hold)
     )  # fmt: skip
     stack.push_async_callback(workloads.close)
     plain = PlainDeployments(objects, workloads, mesh.on_service)

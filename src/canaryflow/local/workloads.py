@@ -16,7 +16,7 @@ replica set a Canary later takes over as its target, so a Deployment that gains 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ class WorkloadsConfig:
     on_endpoints: EndpointsCallback  # (namespace, workload, ready host ports): the mesh follows it
     extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. the mesh's http_proxy
     time_scale: float = 1.0  # multiplies probe delays and periods (the demo's shortened time)
+    #: Why a canary whose replicas are ready must still not be analysed ("" when it may be), by canary key and the
+    #: moment the mesh last confirmed serving them: the data plane warming up after a (re)start (``local/warmup.py``).
+    hold: Callable[[str, float], Awaitable[str]] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -100,7 +103,10 @@ class ProcessWorkloads:
             problem, retriable = target.canary_problem
             return Readiness(False, f"{target.name} not ready: {problem}", retriable)
         ready, why = target.canary.readiness(_threshold(canary.spec.effective_analysis.canary_ready_threshold))
-        return Readiness(ready, "" if ready else f"{target.name} not ready: {why}")
+        if not ready:
+            return Readiness(False, f"{target.name} not ready: {why}")
+        held = await self.config.hold(canary.key, target.canary.served_at) if self.config.hold is not None else ""
+        return Readiness(not held, held)
 
     async def scale_canary_up(self, canary: Canary) -> None:
         target, deployment = self._target(canary), self._deployment(canary)
