@@ -8,12 +8,13 @@ clock is the test's, so each decision is checked at an exact moment; the real pr
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from canaryflow.api.timestamps import rfc3339
+from canaryflow.clock import FakeClock
 from canaryflow.local.warmup import DataPlaneWarmup
 
 START = 1_800_000_000.0  # the data plane's start, as a Unix time
@@ -43,29 +44,26 @@ class Prometheus:
 
 
 def _rfc3339(unix: float) -> str:
-    return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(unix, digits=6)[:-1] + "000Z"  # as Prometheus writes it: nanoseconds
 
 
-@dataclasses.dataclass
-class Clock:
-    now: float = START
-
-    def __call__(self) -> float:
-        return self.now
+async def at(clock: FakeClock, moment: float) -> float:
+    await clock.advance(moment - clock.now())
+    return moment
 
 
 @pytest.fixture
-def setup() -> Iterator[tuple[DataPlaneWarmup, Prometheus, Clock, Part]]:
-    prometheus, clock, envoy = Prometheus(), Clock(), Part()
+def setup() -> Iterator[tuple[DataPlaneWarmup, Prometheus, FakeClock, Part]]:
+    prometheus, clock, envoy = Prometheus(), FakeClock(START), Part()
     client = httpx.AsyncClient(transport=httpx.MockTransport(prometheus.handler))
     yield DataPlaneWarmup(envoy, Part(), "http://prometheus", clock=clock, client=client), prometheus, clock, envoy
 
 
 async def test_a_ready_canary_waits_for_three_scrapes_and_four_evaluations_since_envoy_serves_it(
-    setup: tuple[DataPlaneWarmup, Prometheus, Clock, Part],
+    setup: tuple[DataPlaneWarmup, Prometheus, FakeClock, Part],
 ) -> None:
     warmup, prometheus, clock, _ = setup
-    served = clock.now = START + 2.0
+    served = await at(clock, START + 2.0)
     assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", served)
     prometheus.scraped, prometheus.evaluated = served + 2.9, served + 3.5
     assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", served)
@@ -78,22 +76,24 @@ async def test_a_ready_canary_waits_for_three_scrapes_and_four_evaluations_since
 
 
 async def test_a_dead_prometheus_holds_the_canary_only_until_the_limit(
-    setup: tuple[DataPlaneWarmup, Prometheus, Clock, Part],
+    setup: tuple[DataPlaneWarmup, Prometheus, FakeClock, Part],
 ) -> None:
     warmup, prometheus, clock, _ = setup
     prometheus.up = False
-    clock.now = START + 29.9
+    await at(clock, START + 29.9)
     assert "Prometheus does not answer" in await warmup.hold("prod/backend", START + 1.0)
-    clock.now = START + 30.0
+    await at(clock, START + 30.0)
     assert await warmup.hold("prod/backend", START + 1.0) == ""  # its checks run, and fail
 
 
-async def test_a_restarted_envoy_starts_a_new_warm_up(setup: tuple[DataPlaneWarmup, Prometheus, Clock, Part]) -> None:
+async def test_a_restarted_envoy_starts_a_new_warm_up(
+    setup: tuple[DataPlaneWarmup, Prometheus, FakeClock, Part],
+) -> None:
     warmup, prometheus, clock, envoy = setup
-    clock.now = START + 40.0  # long after the start: nothing to wait for
+    await at(clock, START + 40.0)  # long after the start: nothing to wait for
     assert await warmup.hold("prod/backend", START + 1.0) == ""
     envoy.restarts += 1  # its supervisor started it again: new counters
     prometheus.scraped = prometheus.evaluated = START + 40.5
     assert "scrape Envoy 3 times" in await warmup.hold("prod/backend", START + 1.0)
-    clock.now = START + 70.0
+    await at(clock, START + 70.0)
     assert await warmup.hold("prod/backend", START + 1.0) == ""

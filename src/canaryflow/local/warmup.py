@@ -18,13 +18,13 @@ it would without it.
 
 from __future__ import annotations
 
-import datetime
 import logging
-import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
+
+from canaryflow.api.timestamps import parse_rfc3339
+from canaryflow.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +53,24 @@ class DataPlaneWarmup:
         *,
         interval: float = 1.0,
         limit: float = LIMIT,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._parts = (envoy, prometheus)
         self._url = prometheus_url
         self._interval = interval
         self._limit = limit
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._client = client or httpx.AsyncClient(timeout=1.0, trust_env=False)
         self._restarts = self._count()
-        self._epoch = clock()
+        self._epoch = self._clock.now()
         self._ready_at: dict[str, float] = {}  # canary key → when it was first seen ready in this epoch
         self._done: set[str] = set()
 
     async def hold(self, key: str, served_at: float) -> str:
         """Why the canary ``key``, whose replicas are ready and served by the mesh since ``served_at`` (a Unix
         time), must not be analysed yet; "" when it may be."""
-        now = self._clock()
+        now = self._clock.now()
         if self._count() != self._restarts:  # Envoy or Prometheus was restarted: their counters start again
             self._restarts, self._epoch = self._count(), now
             self._ready_at.clear()
@@ -124,6 +124,6 @@ def _unix(stamp: Any) -> float:
     if not isinstance(stamp, str) or stamp.startswith("0001-"):
         return 0.0
     try:
-        return datetime.datetime.fromisoformat(stamp).timestamp()
+        return parse_rfc3339(stamp)
     except ValueError:
         return 0.0
