@@ -146,6 +146,34 @@ def test_the_rbac_check_follows_helpers_that_take_a_kind() -> None:
     assert usage.permissions(returned, known) == {("", "services", "patch"), ("autoscaling", "hpas", "get")}
 
 
+def test_the_rbac_check_follows_a_kind_through_nested_plans_and_helpers_of_helpers() -> None:
+    """``converge`` writes from a nested ``plan`` with its own ``kind``, and hands it to a shared retry loop; a
+    cache follows a watch through a method: each call counts for the kind its outermost caller names."""
+    known = {"SERVICE": ("", "services"), "SECRET": ("", "secrets"), "HPA": ("autoscaling", "hpas")}
+    helpers = (
+        "async def converge(api, kind, ns, name):\n"
+        "    def plan(live):\n        return lambda: api.create(kind, {})\n"
+        "    return await _retrying(api, kind, ns, name, plan)\n"
+        "async def _retrying(api, kind, ns, name, plan):\n    await api.get(kind, ns, name)\n"
+        "async def follow(api, kind, ns):\n    async for e in api.watch(kind, ns):\n        pass\n"
+    )
+    caller = (
+        "class Cache:\n"
+        "    async def start(self):\n        for kind in (HPA,):\n            await self._follow(kind, None)\n"
+        "    async def _follow(self, kind, ns):\n        await follow(self.api, kind, ns)\n"
+        "    async def write(self):\n        await converge(self.api, SERVICE, 'ns', 'n')\n"
+        "    async def secret(self):\n        return SECRET\n"
+    )
+    wrapped: usage.Wrapped = {}
+    for _ in range(3):  # as used_by does, until no more wrappers are found
+        wrapped = {**usage.wrappers(helpers, wrapped), **usage.wrappers(caller, wrapped)}
+    assert usage.permissions(helpers, known, wrapped) == set()
+    assert usage.permissions(caller, known, wrapped) == {
+        ("", "services", "create"), ("", "services", "get"),
+        ("autoscaling", "hpas", "list"), ("autoscaling", "hpas", "watch"),
+    }  # fmt: skip
+
+
 def test_rbac_is_least_privilege_and_explained() -> None:
     for rule in cluster_role()["rules"]:
         for field in ("apiGroups", "resources", "verbs"):

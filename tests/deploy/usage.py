@@ -62,14 +62,18 @@ def kinds(source: str) -> Known:
     return found
 
 
-def wrappers(source: str) -> dict[str, tuple[int, str, set[str]]]:
-    """Function name -> (position of its kind parameter at call sites, its name, the Api methods it calls)."""
+Wrapped = dict[str, tuple[int, str, set[str]]]  # wrapper name -> (kind's position, kind's name, Api methods)
+
+
+def wrappers(source: str, wrapped: Wrapped | None = None) -> Wrapped:
+    """Function name -> (position of its kind parameter at call sites, its name, the Api methods it calls): the
+    functions that pass a ``kind`` parameter on to the Api, or to a function of ``wrapped``."""
     found: dict[str, tuple[int, str, set[str]]] = {}
-    for function, _, method, kind in _api_calls(ast.parse(source)):
+    for function, methods, kind in _kind_calls(ast.parse(source), wrapped or {}):
         params = _params(function)
         if isinstance(kind, ast.Name) and kind.id in params and function is not None:
-            _, _, methods = found.setdefault(function.name, (params.index(kind.id), kind.id, set()))
-            methods.add(method)
+            _, _, known_methods = found.setdefault(function.name, (params.index(kind.id), kind.id, set()))
+            known_methods |= methods
     return found
 
 
@@ -82,7 +86,6 @@ def permissions(
     strings = _string_constants(tree)
     needed: set[Permission] = set()
 
-    functions = _enclosing(tree)
     functions_by_name = {n.name: n for n in tree.body if isinstance(n, Function)}
     module = _Module(known, _tables(tree, known), functions_by_name)
 
@@ -93,20 +96,14 @@ def permissions(
             suffix = "/status" if method == "replace_status" else ""
             needed.update((g, p + suffix, v) for g, p in targets for v in VERBS[method])
 
-    for function, _, method, kind in _api_calls(tree):
+    for function, methods, kind in _kind_calls(tree, wrapped or {}):
         if not (isinstance(kind, ast.Name) and kind.id in _params(function)):  # else counted at the call sites
-            grant(kind, [method], function)
+            grant(kind, methods, function)
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        if isinstance(node.func, ast.Attribute) and _is_kopf(node.func):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_kopf(node.func):
             words = {strings.get(_terminal(a) or "", _string(a)) for a in node.args}
             handled = {(g, p) for g, p in known.values() if p in words or f"{p}.{g}" in words}
             needed |= {(g, p, v) for g, p in handled for v in KOPF_VERBS}
-        elif (name := _terminal(node.func)) in (wrapped or {}):
-            index, param, methods = (wrapped or {})[name or ""]
-            kind = node.args[index] if index < len(node.args) else _keywords(node).get(param)
-            grant(kind, methods, functions.get(id(node)))
     return needed
 
 
@@ -116,10 +113,18 @@ def used_by(package: Path, entry: str = "runtime") -> set[Permission]:
     controllers in ``kube/gitops``) run under their own ServiceAccount and are not counted."""
     sources = [path.read_text() for path in operator_modules(package, entry)]
     known: Known = {}
-    wrapped: dict[str, tuple[int, str, set[str]]] = {}
     for source in sources:
         known |= kinds(source)
-        wrapped |= wrappers(source)
+    wrapped: dict[str, tuple[int, str, set[str]]] = {}
+    while True:  # a helper that passes its kind on to a wrapper is one too: until no more are found
+        found: dict[str, tuple[int, str, set[str]]] = {}
+        for source in sources:
+            for name, (index, param, methods) in wrappers(source, wrapped).items():
+                _, _, merged = found.setdefault(name, (index, param, set()))
+                merged |= methods
+        if found == wrapped:
+            break
+        wrapped = found
     return set().union(*(permissions(source, known, wrapped) for source in sources))
 
 
@@ -149,13 +154,24 @@ def operator_modules(package: Path, entry: str) -> list[Path]:
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-def _enclosing(tree: ast.AST) -> dict[int, Function]:
-    """id(node) -> the innermost function it is in."""
-    enclosing: dict[int, Function] = {}
-    for node in ast.walk(tree):  # breadth first: an inner function overrides its outer one
+def _enclosing(tree: ast.AST) -> dict[int, list[Function]]:
+    """id(node) -> the functions it is in, innermost first."""
+    enclosing: dict[int, list[Function]] = {}
+    for node in ast.walk(tree):  # breadth first: outer functions come before inner ones
         if isinstance(node, Function):
-            enclosing |= {id(inner): node for inner in ast.walk(node)}
+            for inner in ast.walk(node):
+                enclosing.setdefault(id(inner), []).insert(0, node)
     return enclosing
+
+
+def _owner(chain: list[Function], kind: ast.expr | None) -> Function | None:
+    """The function a kind argument belongs to: the innermost one that has it as a parameter (a nested ``plan``
+    or a lambda writes with its outer function's ``kind``), else the innermost."""
+    if isinstance(kind, ast.Name):
+        for function in chain:
+            if kind.id in _params(function):
+                return function
+    return chain[0] if chain else None
 
 
 def _tables(tree: ast.Module, known: Known) -> dict[str, set[str]]:
@@ -223,14 +239,23 @@ def _all_resolved(values: list[ast.expr], function: Function | None, module: _Mo
     return found
 
 
-def _api_calls(tree: ast.AST) -> Iterable[tuple[Function | None, ast.Call, str, ast.expr | None]]:
-    """(innermost enclosing function, call, Api method, kind argument) of every call on an Api."""
+def _kind_calls(
+    tree: ast.AST, wrapped: dict[str, tuple[int, str, set[str]]]
+) -> Iterable[tuple[Function | None, set[str], ast.expr | None]]:
+    """(function the kind argument belongs to, Api methods, kind argument) of every call on an Api and of every
+    call of a wrapper."""
     enclosing = _enclosing(tree)
     for node in ast.walk(tree):
-        call = node if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
-        if call and isinstance(call.func, ast.Attribute) and call.func.attr in VERBS and _is_api(call.func.value):
-            kind = call.args[0] if call.args else _keywords(call).get("kind")
-            yield enclosing.get(id(call)), call, call.func.attr, kind
+        if not isinstance(node, ast.Call):
+            continue
+        chain = enclosing.get(id(node), [])
+        if isinstance(node.func, ast.Attribute) and node.func.attr in VERBS and _is_api(node.func.value):
+            kind = node.args[0] if node.args else _keywords(node).get("kind")
+            yield _owner(chain, kind), {node.func.attr}, kind
+        elif (name := _terminal(node.func)) in wrapped:
+            index, param, methods = wrapped[name or ""]
+            kind = node.args[index] if index < len(node.args) else _keywords(node).get(param)
+            yield _owner(chain, kind), set(methods), kind
 
 
 def _params(function: Function | None) -> list[str]:
